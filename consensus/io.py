@@ -128,8 +128,9 @@ def read_votes(
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str] | None) -> None:
     """Write a table by the extension of ``path``, atomically; CSV to stdout when None or '-'."""
     if path is None or str(path) == "-":
-        sys.stdout.write(_csv_text(frame))
         sys.stdout.flush()
+        sys.stdout.buffer.write(_delimited_bytes(frame, ","))
+        sys.stdout.buffer.flush()
         return
     path = Path(path)
     fmt = table_format(path)
@@ -140,7 +141,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str] | None) -> Non
     os.close(handle)
     try:
         if fmt in ("csv", "tsv"):
-            _write_delimited(frame, tmp_name, "\t" if fmt == "tsv" else ",")
+            with open(tmp_name, "wb") as out:
+                out.write(_delimited_bytes(frame, "\t" if fmt == "tsv" else ","))
         elif fmt == "parquet":
             frame.to_parquet(tmp_name, index=False)
         else:
@@ -162,21 +164,29 @@ def write_text(text: str, path: str | os.PathLike[str]) -> None:
     os.replace(tmp_name, path)
 
 
-def _csv_text(frame: pd.DataFrame) -> str:
-    return frame.to_csv(index=False, lineterminator="\n")
+def _delimited_bytes(frame: pd.DataFrame, delimiter: str) -> bytes:
+    """pyarrow writes large tables many times faster than ``DataFrame.to_csv``.
 
+    Values are quoted only when some value must be (RFC 4180), as spreadsheets do.
+    """
+    import csv
+    import io
 
-def _write_delimited(frame: pd.DataFrame, target: str, delimiter: str) -> None:
-    """pyarrow writes large tables many times faster than ``DataFrame.to_csv``."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     table = pa.Table.from_pandas(_plain_columns(frame), preserve_index=False)
-    pacsv.write_csv(
-        table,
-        target,
-        write_options=pacsv.WriteOptions(delimiter=delimiter, quoting_style="needed"),
-    )
+    header = io.StringIO()
+    csv.writer(header, delimiter=delimiter, lineterminator="\n").writerow(frame.columns)
+    body = pa.BufferOutputStream()
+    try:
+        pacsv.write_csv(table, body, write_options=pacsv.WriteOptions(
+            include_header=False, delimiter=delimiter, quoting_style="none"))
+    except pa.ArrowInvalid:  # some value holds the delimiter, a quote or a newline
+        body = pa.BufferOutputStream()
+        pacsv.write_csv(table, body, write_options=pacsv.WriteOptions(
+            include_header=False, delimiter=delimiter, quoting_style="needed"))
+    return header.getvalue().encode("utf-8") + body.getvalue().to_pybytes()
 
 
 def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,177 @@
+"""The ``consensus`` command: a thin click layer over the library.
+
+Each command parses options, calls one library function and formats the
+result. Library errors become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from . import __version__
+from .exceptions import ConsensusError
+
+INPUT_ERROR_STATUS = 2
+
+
+class BadInput(click.ClickException):
+    """A ConsensusError shown as ``error: ...`` with exit status 2."""
+
+    exit_code = INPUT_ERROR_STATUS
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors and unwritable outputs into one clear line, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConsensusError as exc:
+            raise BadInput(str(exc)) from None
+        except (PermissionError, IsADirectoryError, FileNotFoundError) as exc:
+            raise BadInput(f"{exc.filename}: {exc.strerror}") from None
+        except MemoryError:
+            raise BadInput("out of memory; try a smaller file or fewer classes") from None
+
+    return wrapper
+
+
+def vote_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command that reads votes shares."""
+    options = [
+        click.option("--item-column", default=None, metavar="NAME",
+                     help="Column of item ids (default: item or task)."),
+        click.option("--annotator-column", default=None, metavar="NAME",
+                     help="Column of annotator ids (default: annotator or worker)."),
+        click.option("--label-column", default=None, metavar="NAME",
+                     help="Column of labels (default: label)."),
+        click.option("--labels", default=None, metavar="A,B,...",
+                     help="Declared label set, in output order; other labels are an error."),
+        click.option("--duplicates", type=click.Choice(["keep", "first", "last", "error"]),
+                     default="keep", show_default=True,
+                     help="Repeated (item, annotator) votes: count each, keep one, or refuse."),
+        click.option("--on-missing", type=click.Choice(["error", "drop"]), default="error",
+                     show_default=True, help="Votes with an empty item, annotator or label."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load_votes(path: str, opts: dict[str, Any]) -> Any:
+    """Read votes with the shared options; pops them from ``opts``."""
+    from .io import read_votes
+
+    labels = opts.pop("labels")
+    return read_votes(
+        path,
+        item=opts.pop("item_column"),
+        annotator=opts.pop("annotator_column"),
+        label=opts.pop("label_column"),
+        labels=[s.strip() for s in labels.split(",")] if labels else None,
+        duplicates=opts.pop("duplicates"),
+        on_missing=opts.pop("on_missing"),
+    )
+
+
+def progress_printer(label: str) -> Callable[[int, float], None] | None:
+    """Iteration progress on stderr, only when a person is watching a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(iteration: int, log_likelihood: float) -> None:
+        click.echo(f"\r{label}: iteration {iteration}, log-likelihood/vote {log_likelihood:.6f}",
+                   err=True, nl=False)
+
+    return show
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="consensus")
+def cli() -> None:
+    """Turn annotators' votes into labels you can trust, and tell whom to trust.
+
+    Votes are a table with one row per vote: item, annotator, label (or
+    crowd-kit's task, worker, label) as CSV, Parquet or JSON Lines.
+    """
+
+
+@cli.command()
+@click.argument("votes", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Items file (.csv, .parquet, .jsonl); CSV on stdout when omitted.")
+@click.option("--annotators-out", default=None, metavar="FILE",
+              help="Per-annotator reliability table.")
+@click.option("--confusion-out", default=None, metavar="FILE",
+              help="Confusion matrices in long form.")
+@click.option("--method", type=click.Choice(["ds", "one-coin", "mv"]), default="ds",
+              show_default=True, help="Dawid-Skene, one-coin Dawid-Skene or majority vote.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+              help="Stop when the log-likelihood per vote changes by less.")
+@click.option("--smoothing", type=click.FloatRange(min=0), default=0.01, show_default=True,
+              help="Dirichlet pseudo-count per confusion cell; 0 is plain maximum likelihood.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for anything random (cross-validation folds).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@vote_options
+@reports_errors
+def aggregate(votes: str, output: str | None, annotators_out: str | None,
+              confusion_out: str | None, method: str, max_iter: int, tol: float,
+              smoothing: float, seed: int, as_json: bool, **opts: Any) -> None:
+    """Consensus label and confidence per item, and how reliable each annotator is.
+
+    \b
+    Example:
+      consensus aggregate examples/data/sentiment_votes.csv -o labels.csv \\
+          --annotators-out annotators.csv
+    """
+    from . import report
+    from .io import write_table
+    from .models import make_model
+
+    if as_json and output is None:
+        raise BadInput("--json prints the summary on stdout; give -o FILE for the labels")
+    matrix = load_votes(votes, opts)
+    model = make_model(method, max_iter=max_iter, tol=tol, smoothing=smoothing,
+                       progress=progress_printer(method))
+    model.fit(matrix)
+    if sys.stderr.isatty() and method != "mv":
+        click.echo("", err=True)
+    annotators = report.annotator_table(matrix, model)
+    write_table(report.item_table(matrix, model), output)
+    if annotators_out:
+        write_table(annotators, annotators_out)
+    if confusion_out:
+        write_table(report.confusion_table(matrix, model), confusion_out)
+    info = report.summary(matrix, model, method, annotators)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo(report.format_summary(info), err=output is None)
+
+
+def _one_line_warning(message: Any, category: Any, filename: str, lineno: int,
+                      file: Any = None, line: Any = None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def main() -> None:
+    """Console entry point: warnings as one line each, no tracebacks for bad input."""
+    warnings.showwarning = _one_line_warning
+    cli(prog_name="consensus")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,30 @@
+"""Aggregation models, one family per module, all with the same interface."""
+
+import inspect
+
+from ..exceptions import InputError
+from .base import Aggregator, EMAggregator
+from .dawid_skene import DawidSkene, OneCoinDawidSkene
+from .majority import MajorityVote
+
+__all__ = [
+    "METHODS",
+    "Aggregator",
+    "DawidSkene",
+    "EMAggregator",
+    "MajorityVote",
+    "OneCoinDawidSkene",
+    "make_model",
+]
+
+#: The names ``--method`` accepts, mapped to their model classes.
+METHODS = {"ds": DawidSkene, "one-coin": OneCoinDawidSkene, "mv": MajorityVote}
+
+
+def make_model(method: str, **params: object) -> Aggregator:
+    """Build the model a method name stands for, passing only the options it takes."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    cls = METHODS[method]
+    accepted = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in params.items() if k in accepted and v is not None})
