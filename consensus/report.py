@@ -43,11 +43,6 @@ def item_table(votes: VoteMatrix, model: Aggregator) -> pd.DataFrame:
     return pd.concat([table, probabilities], axis=1)
 
 
-def annotator_expected_correct(votes: VoteMatrix, posteriors: np.ndarray) -> np.ndarray:
-    """Expected number of correct votes per annotator: sum of P(true = given label)."""
-    per_vote = posteriors[votes.item_codes, votes.label_codes]
-    return np.bincount(votes.annotator_codes, weights=per_vote, minlength=votes.n_annotators)
-
 
 def annotator_table(
     votes: VoteMatrix, model: Aggregator, confidence: float = 0.95

@@ -100,7 +100,8 @@ class Aggregator:
 
     def predict(self, votes: VoteMatrix) -> np.ndarray:
         """Most probable class name per item of ``votes``."""
-        return self.classes_[self.predict_proba(votes).argmax(axis=1)]
+        posteriors = self.predict_proba(votes)
+        return self.classes_[posteriors.argmax(axis=1)]
 
     def fit_predict(self, votes: VoteMatrix, gold: Any = None) -> np.ndarray:
         return self.fit(votes, gold).labels_

@@ -46,5 +46,9 @@ class MajorityVote(Aggregator):
         return self
 
     def predict_proba(self, votes: VoteMatrix) -> np.ndarray:
+        """Vote shares of ``votes``, columns in ``votes.classes`` order."""
         self._check_fitted()
         return soft_majority(votes)
+
+    def predict(self, votes: VoteMatrix) -> np.ndarray:
+        return votes.classes[self.predict_proba(votes).argmax(axis=1)]

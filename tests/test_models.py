@@ -1,0 +1,200 @@
+"""Model invariants: shapes, sums, determinism, permutation equivariance, edge cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from consensus import (
+    ConvergenceWarning,
+    DawidSkene,
+    InputError,
+    MajorityVote,
+    NotFittedError,
+    OneCoinDawidSkene,
+    VoteMatrix,
+    read_votes,
+)
+from consensus.models import _em
+
+MODELS = [MajorityVote, DawidSkene, OneCoinDawidSkene]
+
+
+@pytest.fixture(scope="module")
+def weather():
+    from conftest import EXAMPLES
+
+    return read_votes(EXAMPLES / "weather_votes.csv")
+
+
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_posteriors_are_distributions_and_fitted_attributes_exist(model_cls, weather):
+    model = model_cls().fit(weather)
+    p = model.posteriors_
+    assert p.shape == (weather.n_items, weather.n_classes)
+    assert np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    assert model.confusion_.shape == (weather.n_annotators, 5, 5)
+    np.testing.assert_allclose(model.confusion_.sum(axis=2), 1.0, atol=1e-9)
+    np.testing.assert_allclose(model.class_priors_.sum(), 1.0)
+    assert set(model.labels_) <= set(weather.classes)
+    assert np.isfinite(model.log_likelihood_)
+    assert isinstance(model.n_iter_, int) and isinstance(model.converged_, bool)
+
+
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_predict_after_fit_equals_fit_predict(model_cls, weather):
+    fitted = model_cls().fit(weather)
+    np.testing.assert_array_equal(fitted.predict(weather), model_cls().fit_predict(weather))
+    np.testing.assert_allclose(fitted.predict_proba(weather), fitted.posteriors_, atol=1e-12)
+
+
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_not_fitted_error(model_cls, weather):
+    with pytest.raises(NotFittedError, match="call fit"):
+        model_cls().predict(weather)
+
+
+def _by_item(votes, model):
+    return pd.DataFrame(model.posteriors_, index=[str(i) for i in votes.item_ids],
+                        columns=[str(c) for c in votes.classes]).sort_index().sort_index(axis=1)
+
+
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_reordering_rows_and_renaming_changes_nothing_but_order(model_cls, weather):
+    frame = weather.to_frame()
+    rng = np.random.default_rng(3)
+    shuffled = frame.iloc[rng.permutation(len(frame))]
+    # rename annotators and items, relabel classes with names sorting in another order
+    renamed = shuffled.assign(
+        annotator="w" + shuffled["annotator"].astype(str),
+        item="t" + shuffled["item"].astype(str),
+        label=shuffled["label"].map({"0": "e", "1": "d", "2": "c", "3": "b", "4": "a"}),
+    )
+    base = model_cls(**({} if model_cls is MajorityVote else {"tol": 1e-10})).fit(weather)
+    other_votes = VoteMatrix.from_frame(renamed)
+    other = model_cls(**({} if model_cls is MajorityVote else {"tol": 1e-10})).fit(other_votes)
+    a = _by_item(weather, base)
+    b = _by_item(other_votes, other)
+    b.index = [i[1:] for i in b.index]
+    b = b.rename(columns={"e": "0", "d": "1", "c": "2", "b": "3", "a": "4"})
+    b = b.sort_index().sort_index(axis=1)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_deterministic(model_cls, weather):
+    a = model_cls().fit(weather).posteriors_
+    b = model_cls().fit(weather).posteriors_
+    assert np.array_equal(a, b)
+
+
+def test_edge_cases_stay_finite():
+    # one annotator with a single vote; a declared class nobody chose; unanimous items
+    frame = pd.DataFrame(
+        [("i1", "a", "x"), ("i1", "b", "x"), ("i1", "c", "x"),
+         ("i2", "a", "y"), ("i2", "b", "y"), ("i2", "c", "y"),
+         ("i3", "a", "x"), ("i3", "b", "x"), ("i3", "lonely", "y")],
+        columns=["item", "annotator", "label"],
+    )
+    votes = VoteMatrix.from_frame(frame, labels=["x", "y", "never"])
+    for smoothing in (0.0, 0.01):
+        for cls in (DawidSkene, OneCoinDawidSkene):
+            model = cls(smoothing=smoothing).fit(votes)
+            assert np.isfinite(model.posteriors_).all()
+            assert np.isfinite(model.params_.log_weights).all()
+            assert np.isfinite(model.log_likelihood_)
+            assert list(model.labels_) == ["x", "y", "x"]
+    unanimous = VoteMatrix.from_frame(frame.assign(label="x"), labels=["x", "y"])
+    model = DawidSkene(smoothing=0).fit(unanimous)
+    assert np.isfinite(model.posteriors_).all() and (model.labels_ == "x").all()
+
+
+def test_smoothing_keeps_one_vote_annotator_from_looking_perfect():
+    frame = pd.DataFrame(
+        [(f"i{i}", a, "x" if i % 2 else "y") for i in range(20) for a in "abc"]
+        + [("i0", "new", "y")],
+        columns=["item", "annotator", "label"],
+    )
+    votes = VoteMatrix.from_frame(frame)
+    new = list(votes.annotator_ids).index("new")
+    assert DawidSkene(smoothing=1.0).fit(votes).confusion_[new].max() < 0.9
+    assert DawidSkene(smoothing=0.0).fit(votes).confusion_[new, 1, 1] == pytest.approx(1.0)
+
+
+def test_convergence_warning_says_what_to_do(weather):
+    with pytest.warns(ConvergenceWarning, match="did not converge in 2 iterations.*raise max_iter"):
+        DawidSkene(max_iter=2, tol=0).fit(weather)
+
+
+@pytest.mark.parametrize("bad", [{"max_iter": 0}, {"tol": -1.0}, {"smoothing": -0.1},
+                                 {"tol": float("nan")}])
+def test_bad_parameters_rejected_in_fit(bad, weather):
+    model = DawidSkene(**bad)  # constructor only stores
+    with pytest.raises(InputError):
+        model.fit(weather)
+
+
+def test_log_likelihood_never_decreases_with_ml_estimates(weather):
+    model = DawidSkene(smoothing=0, tol=0, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(weather)
+    history = model.log_likelihood_history_
+    assert (np.diff(history) > -1e-8 * abs(history[:-1])).all()
+
+
+def test_majority_vote_ties_go_to_first_class_and_are_flagged():
+    frame = pd.DataFrame([("i", "a", "y"), ("i", "b", "x"), ("j", "a", "y")],
+                         columns=["item", "annotator", "label"])
+    votes = VoteMatrix.from_frame(frame)
+    model = MajorityVote().fit(votes)
+    assert list(model.labels_) == ["x", "y"]
+    assert list(model.ties_) == [True, False]
+    assert model.posteriors_[0].tolist() == [0.5, 0.5]
+
+
+def test_gold_clamps_items(weather):
+    gold = np.full(weather.n_items, -1)
+    gold[:10] = 4
+    model = DawidSkene().fit(weather, gold=gold)
+    assert (model.label_codes_[:10] == 4).all()
+    assert np.allclose(model.posteriors_[:10, 4], 1.0)
+
+
+def test_predict_on_new_votes_aligns_annotators_by_name(weather):
+    model = DawidSkene().fit(weather)
+    frame = weather.to_frame()
+    part = frame[frame["item"].isin(frame["item"].unique()[:50])]
+    sub = VoteMatrix.from_frame(part.assign(annotator=part["annotator"].replace({"842": "zz"})))
+    proba = model.predict_proba(sub)
+    assert proba.shape == (50, 5) and np.isfinite(proba).all()
+
+
+def test_em_statistics_add_up_over_slices(weather):
+    """Sufficient statistics from two halves of the items sum to the whole."""
+    counts = weather.item_annotator_label
+    posteriors = MajorityVote().fit(weather).posteriors_
+    whole = _em.confusion_statistics(counts, posteriors, weather.n_classes)
+    half = weather.n_items // 2
+    parts = sum(
+        _em.confusion_statistics(counts[s], posteriors[s], weather.n_classes)
+        for s in (slice(0, half), slice(half, None))
+    )
+    np.testing.assert_allclose(parts, whole, atol=1e-12)
+    weights = np.log(np.full((counts.shape[1], 5), 0.2))
+    _, ll_whole = _em.e_step(counts, weights, np.log(np.full(5, 0.2)))
+    ll_parts = sum(_em.e_step(counts[s], weights, np.log(np.full(5, 0.2)))[1]
+                   for s in (slice(0, half), slice(half, None)))
+    assert ll_parts == pytest.approx(ll_whole)
+
+
+def test_pure_functions_do_not_mutate():
+    p = np.array([[0.5, 0.5], [0.2, 0.8]])
+    before = p.copy()
+    _em.clamp_to_gold(p, np.array([1, -1]))
+    _em.normalize_log(np.log(p))
+    assert np.array_equal(p, before)
