@@ -55,9 +55,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         if fmt in ("csv", "tsv"):
             frame = _read_delimited(path, "\t" if fmt == "tsv" else ",")
         elif fmt == "parquet":
-            frame = pd.read_parquet(path)
+            frame = _as_text(pd.read_parquet(path))
         else:
-            frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+            frame = _as_text(pd.read_json(path, lines=True, dtype=False))
     except InputError:
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:
@@ -69,6 +69,18 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise InputError(f"{path}: no columns found")
     return frame
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as text with NA kept, so ids and labels compare as the CSV path does."""
+    out = {}
+    for name in frame.columns:
+        column = frame[name].convert_dtypes()
+        values = column.astype(object)
+        present = column.notna().to_numpy()
+        text = values.where(~present, values[present].map(str)) if present.any() else values
+        out[str(name).strip()] = text
+    return pd.DataFrame(out)
 
 
 def _read_delimited(path: Path, delimiter: str) -> pd.DataFrame:

@@ -17,6 +17,8 @@ def dataset_path(name: str) -> Path:
     """Folder of a shared real dataset, or skip saying where we looked."""
     folder = DATASETS / name
     if not (folder / "votes.csv").exists():
+        if os.environ.get("CONSENSUS_REQUIRE_DATASETS") == "1":
+            pytest.fail(f"real dataset {name!r} required but not found in {DATASETS}")
         pytest.skip(
             f"real dataset {name!r} not found in {DATASETS} "
             f"(set CONSENSUS_DATASETS to the folder holding the shared datasets)"

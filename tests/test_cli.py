@@ -1,0 +1,112 @@
+"""The command line as a user meets it: outputs, exit codes, help, README coverage."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import EXAMPLES, ROOT
+
+from consensus.cli import cli
+
+SENTIMENT = str(EXAMPLES / "sentiment_votes.csv")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_aggregate_writes_items_annotators_confusion(tmp_path):
+    out, ann, conf = tmp_path / "labels.csv", tmp_path / "ann.csv", tmp_path / "conf.csv"
+    result = run("aggregate", SENTIMENT, "-o", str(out), "--annotators-out", str(ann),
+                 "--confusion-out", str(conf))
+    assert result.exit_code == 0, result.output
+    assert "1,000 items, 83 annotators, 5,000 votes, 2 classes" in result.output
+    assert "least reliable annotators" in result.output
+    items = pd.read_csv(out, dtype={"item": str, "label": str})
+    assert list(items.columns[:6]) == ["item", "label", "confidence", "n_votes", "agreement", "tie"]
+    assert {"p_0", "p_1"} <= set(items.columns) and len(items) == 1000
+    annotators = pd.read_csv(ann)
+    assert {"annotator", "n_votes", "accuracy", "agreement_with_consensus", "recall_0"} <= set(
+        annotators.columns)
+    confusion = pd.read_csv(conf)
+    assert list(confusion.columns) == ["annotator", "true_label", "given_label", "probability"]
+    assert len(confusion) == 83 * 4
+
+
+def test_stdout_when_no_output_and_summary_on_stderr():
+    result = CliRunner().invoke(cli, ["aggregate", SENTIMENT, "--method", "mv"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("item,label,confidence")
+    assert "method mv" in result.stderr
+
+
+def test_json_summary(tmp_path):
+    result = run("aggregate", SENTIMENT, "-o", str(tmp_path / "l.parquet"), "--json")
+    info = json.loads(result.stdout)
+    assert info["items"] == 1000 and info["method"] == "ds" and info["converged"] is True
+    assert set(info["class_priors"]) == {"0", "1"} and len(info["least_reliable"]) == 5
+    assert len(pd.read_parquet(tmp_path / "l.parquet")) == 1000
+
+
+@pytest.mark.parametrize("method", ["ds", "one-coin", "mv"])
+def test_same_input_gives_byte_identical_output(tmp_path, method):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    run("aggregate", SENTIMENT, "-o", str(a), "--method", method)
+    run("aggregate", SENTIMENT, "-o", str(b), "--method", method)
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "no such file"),
+        ("", [], "empty"),
+        ("itme,annotator,label\ni,a,x\ni,b,y\n", [], "columns found: itme"),
+        ("item,annotator,label\ni,a,x\ni,b,x\n", [], "only one label"),
+        ("item,annotator,label\ni,,x\ni,b,y\n", [], "line 2"),
+        ("item,annotator,label\ni,a,x\ni,b,y\n", ["--labels", "x,z"], "'y'"),
+        ("item,annotator,label\ni,a,x\ni,a,y\n", ["--duplicates", "error"], "repeated"),
+        ("item,annotator,label\ni,a,x\ni,b,y\n", ["--json"], "--json"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, content, args, message):
+    path = tmp_path / "votes.csv"
+    if content is not None:
+        path.write_text(content)
+    result = CliRunner().invoke(cli, ["aggregate", str(path), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_no_traceback_from_the_real_entry_point(tmp_path):
+    bad = tmp_path / "votes.csv"
+    bad.write_text("a,b\n1,2\n")
+    proc = subprocess.run([sys.executable, "-m", "consensus", "aggregate", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_warnings_are_one_line(tmp_path):
+    path = tmp_path / "votes.csv"
+    path.write_text("item,annotator,label\ni,a,x\ni,a,y\ni,b,y\n")
+    proc = subprocess.run([sys.executable, "-m", "consensus", "aggregate", str(path), "-o",
+                           str(tmp_path / "o.csv")], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stderr == ("warning: " + str(path) + ": 1 repeated (item, annotator) vote(s) "
+                           "kept, each counted as a vote (--duplicates first|last|error to change)\n")
+
+
+def test_every_command_has_an_example_and_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for name, command in cli.commands.items():
+        assert "Example:" in (command.help or ""), name
+        assert re.search(rf"consensus {name}\b", readme), f"README does not show `{name}`"
