@@ -162,6 +162,38 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
         click.echo(report.format_summary(info), err=output is None)
 
 
+@cli.command()
+@click.argument("votes", type=click.Path(dir_okay=False))
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
+              show_default=True, help="Bootstrap resamples of the items for the intervals.")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--min-shared-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Annotator pairs sharing fewer items are left out of the mean Cohen's kappa.")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Per-annotator agreement with the others (.csv, .parquet, .jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@vote_options
+@reports_errors
+def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
+              min_shared_items: int, output: str | None, as_json: bool, **opts: Any) -> None:
+    """Inter-annotator agreement: percent, Fleiss, Krippendorff, Cohen, Gwet, with intervals.
+
+    \b
+    Example:
+      consensus agreement examples/data/sentiment_votes.csv --bootstrap 2000 --json
+    """
+    from .agreement import agreement_report
+    from .io import write_table
+
+    matrix = load_votes(votes, opts)
+    result = agreement_report(matrix, n_bootstrap=n_bootstrap, confidence=confidence,
+                              seed=seed, min_shared_items=min_shared_items)
+    if output:
+        write_table(result.annotators, output)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
 def _one_line_warning(message: Any, category: Any, filename: str, lineno: int,
                       file: Any = None, line: Any = None) -> None:
     click.echo(f"warning: {message}", err=True)

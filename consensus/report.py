@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import betaincinv
 
 from .models.base import Aggregator
 from .votes import VoteMatrix
@@ -65,8 +65,8 @@ def annotator_table(
             "annotator": votes.annotator_ids,
             "n_votes": n_votes,
             "accuracy": model.accuracy_,
-            "ci_low": stats.beta.ppf(tail, correct + 0.5, wrong + 0.5),
-            "ci_high": stats.beta.ppf(1 - tail, correct + 0.5, wrong + 0.5),
+            "ci_low": betaincinv(correct + 0.5, wrong + 0.5, tail),
+            "ci_high": betaincinv(correct + 0.5, wrong + 0.5, 1 - tail),
             "agreement_with_consensus": agreement / np.maximum(n_votes, 1),
         }
     )
@@ -115,7 +115,9 @@ def summary(
         "iterations": int(model.n_iter_),
         "converged": bool(model.converged_),
         "log_likelihood": float(model.log_likelihood_),
-        "class_priors": {str(c): float(p) for c, p in zip(votes.classes, model.class_priors_)},
+        "class_priors": {
+            str(c): float(p) for c, p in zip(votes.classes, model.class_priors_, strict=True)
+        },
         "mean_confidence": float(confidence.mean()),
         "items_below_0.9": int((confidence < 0.9).sum()),
         "ties": int(model.ties_.sum()),

@@ -101,8 +101,9 @@ def test_warnings_are_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "consensus", "aggregate", str(path), "-o",
                            str(tmp_path / "o.csv")], capture_output=True, text=True)
     assert proc.returncode == 0
-    assert proc.stderr == ("warning: " + str(path) + ": 1 repeated (item, annotator) vote(s) "
-                           "kept, each counted as a vote (--duplicates first|last|error to change)\n")
+    expected = (f"warning: {path}: 1 repeated (item, annotator) vote(s) kept, each counted "
+                "as a vote (--duplicates first|last|error to change)\n")
+    assert proc.stderr == expected
 
 
 def test_every_command_has_an_example_and_is_in_the_readme():

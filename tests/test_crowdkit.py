@@ -14,8 +14,14 @@ import pandas as pd
 import pytest
 from conftest import EXAMPLES, dataset_path
 
-from consensus import ConvergenceWarning, DawidSkene, MajorityVote, OneCoinDawidSkene, VoteMatrix
-from consensus import read_votes
+from consensus import (
+    ConvergenceWarning,
+    DawidSkene,
+    MajorityVote,
+    OneCoinDawidSkene,
+    VoteMatrix,
+    read_votes,
+)
 
 aggregation = pytest.importorskip("crowdkit.aggregation", reason="crowd-kit (test extra) missing")
 

@@ -35,16 +35,29 @@ def log_joint(counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndar
     ``counts[i, a*L + l]`` is how often annotator a gave label l on item i, so
     one sparse product sums the log-likelihood of every vote of every item.
     """
-    return np.asarray(counts @ log_weights) + log_prior
+    joint = np.asarray(counts @ log_weights)
+    joint += log_prior
+    return joint
+
+
+def _row_max(x: np.ndarray) -> np.ndarray:
+    """Maximum of each row; a loop over the few columns beats ``max(axis=1)`` on tall arrays."""
+    top = x[:, 0].copy()
+    for k in range(1, x.shape[1]):
+        np.maximum(top, x[:, k], out=top)
+    return top
 
 
 def normalize_log(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise softmax in log space: (posteriors, log normaliser per row)."""
-    top = log_p.max(axis=1, keepdims=True)
-    shifted = np.exp(log_p - top)
-    total = shifted.sum(axis=1, keepdims=True)
-    posteriors = shifted / total
-    return posteriors, (np.log(total) + top).ravel()
+    top = _row_max(log_p)
+    posteriors = log_p - top[:, None]
+    # exp below e^-700 only makes subnormals (slow, and 0 after normalising anyway)
+    np.maximum(posteriors, -700.0, out=posteriors)
+    np.exp(posteriors, out=posteriors)
+    total = posteriors @ np.ones(posteriors.shape[1])
+    posteriors /= total[:, None]
+    return posteriors, np.log(total) + top
 
 
 def e_step(
@@ -55,7 +68,9 @@ def e_step(
     return posteriors, float(log_norm.sum())
 
 
-def confusion_statistics(counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int) -> np.ndarray:
+def confusion_statistics(
+    counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int
+) -> np.ndarray:
     """Expected (annotator, true class, given label) counts: shape (A, K, L).
 
     The M-step's sufficient statistic; additive over slices of items.

@@ -163,9 +163,12 @@ class EMAggregator(Aggregator):
         if not np.isfinite(self.smoothing) or self.smoothing < 0:
             raise InputError(f"smoothing must be a non-negative number, not {self.smoothing!r}")
 
-    def _parameters(self, counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int) -> EMParameters:
+    def _parameters(
+        self, counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int
+    ) -> EMParameters:
         stats = _em.confusion_statistics(counts, posteriors, n_classes)
-        return self._m_step(stats, posteriors.sum(axis=0))
+        # a mat-vec sums the columns of a tall array several times faster than sum(axis=0)
+        return self._m_step(stats, np.ones(posteriors.shape[0]) @ posteriors)
 
     def fit(self, votes: VoteMatrix, gold: Any = None) -> EMAggregator:
         """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
