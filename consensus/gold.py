@@ -237,9 +237,9 @@ class GoldSet:
                 f"label set when reading the votes (--labels)"
             )
 
-        item_code = {str(i).strip(): k for k, i in enumerate(votes.item_ids)}
-        items = table["item"].map(item_code)
-        unvoted = items.isna().to_numpy()
+        vote_ids = pd.Index(votes.item_ids.astype(str)).str.strip()
+        items = vote_ids.get_indexer(table["item"].astype(str))
+        unvoted = items < 0
         if unvoted.all():
             raise InputError(
                 f"{source}: none of the {len(table)} gold items appears in the votes "
@@ -255,7 +255,7 @@ class GoldSet:
             )
         keep = ~unvoted
         return cls(
-            items.to_numpy()[keep].astype(np.int32),
+            items[keep].astype(np.int32),
             labels.to_numpy()[keep].astype(np.int32),
             _optional(table, "note", keep),
             _optional(table, "difficulty", keep),
