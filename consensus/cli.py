@@ -85,6 +85,13 @@ def load_votes(path: str, opts: dict[str, Any]) -> Any:
     )
 
 
+def load_gold(path: str, votes: Any) -> Any:
+    """Read a golden set against the votes it belongs to."""
+    from .gold import read_gold
+
+    return read_gold(path, votes)
+
+
 def progress_printer(label: str) -> Callable[[int, float], None] | None:
     """Iteration progress on stderr, only when a person is watching a terminal."""
     if not sys.stderr.isatty():
@@ -115,6 +122,8 @@ def cli() -> None:
               help="Per-annotator reliability table.")
 @click.option("--confusion-out", default=None, metavar="FILE",
               help="Confusion matrices in long form.")
+@click.option("--gold", "gold_path", default=None, metavar="FILE",
+              help="Golden set (item,label): clamps those items and estimates accuracy.")
 @click.option("--method", type=click.Choice(["ds", "one-coin", "mv"]), default="ds",
               show_default=True, help="Dawid-Skene, one-coin Dawid-Skene or majority vote.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True)
@@ -122,44 +131,132 @@ def cli() -> None:
               help="Stop when the log-likelihood per vote changes by less.")
 @click.option("--smoothing", type=click.FloatRange(min=0), default=0.01, show_default=True,
               help="Dirichlet pseudo-count per confusion cell; 0 is plain maximum likelihood.")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Cross-validation folds over the gold items.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for anything random (cross-validation folds).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @vote_options
 @reports_errors
 def aggregate(votes: str, output: str | None, annotators_out: str | None,
-              confusion_out: str | None, method: str, max_iter: int, tol: float,
-              smoothing: float, seed: int, as_json: bool, **opts: Any) -> None:
+              confusion_out: str | None, gold_path: str | None, method: str, max_iter: int,
+              tol: float, smoothing: float, folds: int, seed: int, as_json: bool,
+              **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
     \b
     Example:
       consensus aggregate examples/data/sentiment_votes.csv -o labels.csv \\
-          --annotators-out annotators.csv
+          --annotators-out annotators.csv --gold golden_sets/sentiment_gold.csv
     """
-    from . import report
     from .io import write_table
-    from .models import make_model
+    from .pipeline import aggregate as run
 
-    if as_json and output is None:
+    items_on_stdout = output in (None, "-")
+    if as_json and items_on_stdout:
         raise BadInput("--json prints the summary on stdout; give -o FILE for the labels")
     matrix = load_votes(votes, opts)
-    model = make_model(method, max_iter=max_iter, tol=tol, smoothing=smoothing,
-                       progress=progress_printer(method))
-    model.fit(matrix)
+    gold = load_gold(gold_path, matrix) if gold_path else None
+    result = run(matrix, method=method, gold=gold, max_iter=max_iter, tol=tol,
+                 smoothing=smoothing, n_folds=folds, seed=seed,
+                 progress=progress_printer(method))
     if sys.stderr.isatty() and method != "mv":
         click.echo("", err=True)
-    annotators = report.annotator_table(matrix, model)
-    write_table(report.item_table(matrix, model), output)
+    write_table(result.items, output)
     if annotators_out:
-        write_table(annotators, annotators_out)
+        write_table(result.annotators, annotators_out)
     if confusion_out:
-        write_table(report.confusion_table(matrix, model), confusion_out)
-    info = report.summary(matrix, model, method, annotators)
+        write_table(result.confusion, confusion_out)
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        click.echo(json.dumps(result.info, indent=2))
     else:
-        click.echo(report.format_summary(info), err=output is None)
+        click.echo(result.summary(), err=items_on_stdout)
+
+
+@cli.command()
+@click.argument("votes", type=click.Path(dir_okay=False))
+@click.option("--gold", "gold_path", required=True, metavar="FILE", help="Golden set (item,label).")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Per-annotator scores.")
+@click.option("--min-gold", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Annotators with fewer gold answers are listed but not ranked.")
+@click.option("--method", type=click.Choice(["ds", "one-coin", "mv"]), default="ds",
+              show_default=True, help="Model whose consensus is scored on gold too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@vote_options
+@reports_errors
+def score(votes: str, gold_path: str, output: str | None, min_gold: int, method: str,
+          as_json: bool, **opts: Any) -> None:
+    """Score annotators (and the consensus) against known answers.
+
+    Accuracy with a 95% Wilson interval, Cohen's kappa against gold, recall per
+    class and the pair each annotator confuses most; worst first.
+
+    \b
+    Example:
+      consensus score examples/data/sentiment_votes.csv \\
+          --gold golden_sets/sentiment_gold.csv -o scores.csv
+    """
+    from .io import write_table
+    from .models import make_model
+    from .scoring import score_annotators
+
+    matrix = load_votes(votes, opts)
+    gold = load_gold(gold_path, matrix)
+    # The consensus is fitted without gold so that its accuracy on gold means something.
+    consensus = make_model(method).fit(matrix)
+    result = score_annotators(matrix, gold, consensus_labels=consensus.label_codes_,
+                              min_gold=min_gold)
+    if output:
+        write_table(result.annotators, output)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
+@cli.command()
+@click.argument("answers", type=click.Path(dir_okay=False))
+@click.option("--gold", "gold_path", required=True, metavar="FILE", help="Golden set (item,label).")
+@click.option("--min-accuracy", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.9, show_default=True, help="Accuracy a candidate must reach to pass.")
+@click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), default=0.1,
+              show_default=True, help="Fail at min-accuracy minus this (the SPRT's lower point).")
+@click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+              default=0.05, show_default=True,
+              help="Chance of passing a candidate who is too weak.")
+@click.option("--beta", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+              default=0.1, show_default=True, help="Chance of failing a candidate who is good.")
+@click.option("--min-class-recall", type=click.FloatRange(0, 1), default=None,
+              help="Floor on recall in every class; weak classes block a pass.")
+@click.option("-o", "--output", default=None, metavar="FILE", help="One row per candidate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@vote_options
+@reports_errors
+def vet(answers: str, gold_path: str, min_accuracy: float, tolerance: float, alpha: float,
+        beta: float, min_class_recall: float | None, output: str | None, as_json: bool,
+        **opts: Any) -> None:
+    """Pass, fail or keep testing new annotators on gold items (sequential test).
+
+    Exit status: 0 every candidate passed, 1 at least one failed, 3 none failed
+    but some are undecided (more_items_needed says about how many more gold
+    items would settle them), 2 bad input.
+
+    \b
+    Example:
+      consensus vet examples/data/sentiment_votes.csv \\
+          --gold golden_sets/sentiment_gold.csv --min-accuracy 0.75 -o decisions.csv
+    """
+    from .io import write_table
+    from .vetting import vet as run_vet
+
+    matrix = load_votes(answers, opts)
+    with warnings.catch_warnings():
+        # candidates answer only part of a golden set; unanswered gold items are normal here
+        warnings.filterwarnings("ignore", message=".*no one voted on were dropped")
+        gold = load_gold(gold_path, matrix)
+    result = run_vet(matrix, gold, min_accuracy=min_accuracy, tolerance=tolerance, alpha=alpha,
+                     beta=beta, min_class_recall=min_class_recall)
+    if output:
+        write_table(result.candidates, output)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+    sys.exit(result.exit_code)
 
 
 @cli.command()

@@ -1,0 +1,95 @@
+"""The main job in one call: fit a model, anchor it on gold, estimate its accuracy.
+
+``consensus aggregate`` is this function plus file reading and writing, so the
+Python API and the command line always give the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from . import report
+from .crossval import (
+    MIN_GOLD_FOR_ESTIMATE,
+    AccuracyEstimate,
+    consensus_accuracy,
+    held_out_posteriors,
+)
+from .models import make_model
+from .models.base import Aggregator, ProgressCallback
+from .votes import VoteMatrix
+
+
+@dataclass(frozen=True, eq=False)
+class AggregateResult:
+    """A fitted model with its tables and summary."""
+
+    votes: VoteMatrix
+    model: Aggregator
+    method: str
+    accuracy: AccuracyEstimate | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items(self) -> pd.DataFrame:
+        table = report.item_table(self.votes, self.model)
+        gold_codes = getattr(self.model, "gold_codes_", None)
+        if gold_codes is not None:
+            table.insert(table.columns.get_loc("tie") + 1, "gold", gold_codes >= 0)
+        return table
+
+    @property
+    def annotators(self) -> pd.DataFrame:
+        return report.annotator_table(self.votes, self.model)
+
+    @property
+    def confusion(self) -> pd.DataFrame:
+        return report.confusion_table(self.votes, self.model)
+
+    def summary(self) -> str:
+        return report.format_summary(self.info)
+
+
+def aggregate(
+    votes: VoteMatrix,
+    *,
+    method: str = "ds",
+    gold: Any = None,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    smoothing: float = 0.01,
+    n_folds: int = 5,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> AggregateResult:
+    """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
+
+    Parameters
+    ----------
+    gold : GoldSet, mapping or per-item code array, optional
+        Known answers. Gold items keep their label in every EM iteration, and a
+        k-fold cross-validation over them estimates how often the consensus is
+        right on the other items.
+    n_folds, seed
+        Folds of that cross-validation and the seed that assigns them.
+    """
+    params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
+    model = make_model(method, progress=progress, **params).fit(votes, gold=gold)
+    accuracy = None
+    gold_codes = getattr(model, "gold_codes_", None)
+    if gold_codes is not None and (gold_codes >= 0).sum() >= MIN_GOLD_FOR_ESTIMATE:
+        held = held_out_posteriors(
+            votes, gold_codes, lambda: make_model(method, **params), n_folds=n_folds, seed=seed
+        )
+        accuracy = consensus_accuracy(held)
+    info = report.summary(votes, model, method)
+    if gold_codes is not None:
+        info["gold_items"] = int((gold_codes >= 0).sum())
+        info["confidence_note"] = "model-based (gold items are clamped to their label)"
+    if accuracy is not None:
+        info["gold_accuracy"] = accuracy.to_dict()
+        info["gold_accuracy_text"] = accuracy.summary()
+    return AggregateResult(votes, model, method, accuracy, info)
