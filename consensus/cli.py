@@ -19,6 +19,7 @@ from . import __version__
 from .exceptions import ConsensusError
 
 INPUT_ERROR_STATUS = 2
+METHOD_NAMES = ("ds", "pooled", "one-coin", "mv")
 
 
 class BadInput(click.ClickException):
@@ -124,8 +125,9 @@ def cli() -> None:
               help="Confusion matrices in long form.")
 @click.option("--gold", "gold_path", default=None, metavar="FILE",
               help="Golden set (item,label): clamps those items and estimates accuracy.")
-@click.option("--method", type=click.Choice(["ds", "one-coin", "mv"]), default="ds",
-              show_default=True, help="Dawid-Skene, one-coin Dawid-Skene or majority vote.")
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default="ds",
+              show_default=True,
+              help="Dawid-Skene, pooled (Bayesian) Dawid-Skene, one-coin, majority vote.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
               help="Stop when the log-likelihood per vote changes by less.")
@@ -179,7 +181,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
 @click.option("-o", "--output", default=None, metavar="FILE", help="Per-annotator scores.")
 @click.option("--min-gold", type=click.IntRange(min=1), default=10, show_default=True,
               help="Annotators with fewer gold answers are listed but not ranked.")
-@click.option("--method", type=click.Choice(["ds", "one-coin", "mv"]), default="ds",
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default="ds",
               show_default=True, help="Model whose consensus is scored on gold too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @vote_options
@@ -289,6 +291,62 @@ def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
     if output:
         write_table(result.annotators, output)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
+@cli.command()
+@click.argument("votes", type=click.Path(dir_okay=False))
+@click.option("--gold", "gold_path", required=True, metavar="FILE", help="Golden set (item,label).")
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default="ds", show_default=True,
+              help="Model whose confidence is checked.")
+@click.option("--calibrator", type=click.Choice(["auto", "isotonic", "platt", "temperature"]),
+              default="auto", show_default=True,
+              help="auto: isotonic with ≥300 gold items, else Platt.")
+@click.option("--bins", type=click.IntRange(2, 50), default=10, show_default=True)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--plot", default=None, metavar="FILE.png", help="Reliability diagram as PNG.")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Reliability table (bins before and after calibration).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@vote_options
+@reports_errors
+def calibration(votes: str, gold_path: str, method: str, calibrator: str, bins: int, folds: int,
+                seed: int, plot: str | None, output: str | None, as_json: bool,
+                **opts: Any) -> None:
+    """Is the confidence honest? Reliability on held-out gold items, before and after.
+
+    Gold items are predicted by cross-validation (their own gold label unused);
+    prints the reliability table, expected calibration error and Brier score.
+
+    \b
+    Example:
+      consensus calibration examples/data/sentiment_votes.csv \\
+          --gold golden_sets/sentiment_gold.csv --plot reliability.png
+    """
+    import pandas as pd
+
+    from .calibration import calibrate_held_out, plot_reliability, text_diagram
+    from .crossval import held_out_posteriors
+    from .io import write_table
+    from .models import make_model
+
+    matrix = load_votes(votes, opts)
+    gold = load_gold(gold_path, matrix)
+    held = held_out_posteriors(matrix, gold.per_item(matrix.n_items),
+                               lambda: make_model(method), n_folds=folds, seed=seed)
+    result = calibrate_held_out(held, n_bins=bins, seed=seed, kind=calibrator)
+    if output:
+        table = pd.concat([result.before.assign(stage="before"),
+                           result.after.assign(stage="after")], ignore_index=True)
+        write_table(table, output)
+    if plot:
+        plot_reliability(result, plot)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(result.summary())
+    if sys.stdout.isatty():
+        click.echo(text_diagram(result.before))
 
 
 def _one_line_warning(message: Any, category: Any, filename: str, lineno: int,

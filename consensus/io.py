@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -168,14 +169,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str] | None) -> Non
         sys.stdout.buffer.write(_delimited_bytes(frame, ","))
         sys.stdout.buffer.flush()
         return
-    path = Path(path)
     fmt = table_format(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"{path}: the folder {directory} does not exist")
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    try:
+    with atomic_path(path) as tmp_name:
         if fmt in ("csv", "tsv"):
             with open(tmp_name, "wb") as out:
                 out.write(_delimited_bytes(frame, "\t" if fmt == "tsv" else ","))
@@ -183,21 +178,29 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str] | None) -> Non
             frame.to_parquet(tmp_name, index=False)
         else:
             frame.to_json(tmp_name, orient="records", lines=True, force_ascii=False)
-        _publish(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> None:
     """Write a small text file atomically (JSON summaries, reports)."""
-    path = Path(path)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                        dir=path.parent if str(path.parent) else ".")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
+    with atomic_path(path) as tmp_name, open(tmp_name, "w", encoding="utf-8") as out:
         out.write(text)
-    _publish(tmp_name, path)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary path beside ``path`` that is renamed onto it if the block succeeds."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"{path}: the folder {directory} does not exist")
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(handle)
+    try:
+        yield tmp_name
+        _publish(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
 
 
 def _publish(tmp_name: str, path: Path) -> None:

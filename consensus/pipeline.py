@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from . import report
+from .calibration import CalibrationReport, calibrate_held_out
 from .crossval import (
     MIN_GOLD_FOR_ESTIMATE,
     AccuracyEstimate,
@@ -19,6 +20,7 @@ from .crossval import (
     held_out_posteriors,
 )
 from .models import make_model
+from .models._em import clamp_to_gold
 from .models.base import Aggregator, ProgressCallback
 from .votes import VoteMatrix
 
@@ -31,11 +33,20 @@ class AggregateResult:
     model: Aggregator
     method: str
     accuracy: AccuracyEstimate | None
+    calibration: CalibrationReport | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def posteriors(self) -> Any:
+        """Reported posteriors: the model's, temperature-scaled when gold calibrated them."""
+        if self.calibration is None:
+            return self.model.posteriors_
+        calibrated = self.calibration.calibrator.apply(self.model.posteriors_)
+        return clamp_to_gold(calibrated, getattr(self.model, "gold_codes_", None))
+
+    @property
     def items(self) -> pd.DataFrame:
-        table = report.item_table(self.votes, self.model)
+        table = report.item_table(self.votes, self.model, self.posteriors)
         gold_codes = getattr(self.model, "gold_codes_", None)
         if gold_codes is not None:
             table.insert(table.columns.get_loc("tie") + 1, "gold", gold_codes >= 0)
@@ -63,6 +74,7 @@ def aggregate(
     smoothing: float = 0.01,
     n_folds: int = 5,
     seed: int = 0,
+    calibrate: bool = True,
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -75,21 +87,40 @@ def aggregate(
         right on the other items.
     n_folds, seed
         Folds of that cross-validation and the seed that assigns them.
+    calibrate : bool
+        With gold, temperature-scale the reported posteriors so that confidence
+        matches accuracy on held-out gold items.
     """
     params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
     model = make_model(method, progress=progress, **params).fit(votes, gold=gold)
-    accuracy = None
+    accuracy = calibration = None
     gold_codes = getattr(model, "gold_codes_", None)
     if gold_codes is not None and (gold_codes >= 0).sum() >= MIN_GOLD_FOR_ESTIMATE:
         held = held_out_posteriors(
             votes, gold_codes, lambda: make_model(method, **params), n_folds=n_folds, seed=seed
         )
         accuracy = consensus_accuracy(held)
-    info = report.summary(votes, model, method)
+        if calibrate:
+            calibration = calibrate_held_out(held, seed=seed)
+    result = AggregateResult(votes, model, method, accuracy, calibration)
+    info = report.summary(votes, model, method, posteriors=result.posteriors)
     if gold_codes is not None:
         info["gold_items"] = int((gold_codes >= 0).sum())
-        info["confidence_note"] = "model-based (gold items are clamped to their label)"
+        info["confidence_note"] = (
+            "model-based and uncalibrated (too few gold items to calibrate)"
+            if calibration is None
+            else f"calibrated on gold ({calibration.calibrator.describe()})"
+        )
     if accuracy is not None:
         info["gold_accuracy"] = accuracy.to_dict()
         info["gold_accuracy_text"] = accuracy.summary()
-    return AggregateResult(votes, model, method, accuracy, info)
+    if calibration is not None:
+        info["calibration"] = {
+            key: value for key, value in calibration.to_dict().items() if "bins" not in key
+        }
+        info["calibration_text"] = (
+            f"calibration error on held-out gold {calibration.ece_before:.3f} → "
+            f"{calibration.ece_after:.3f} ({calibration.calibrator.describe()})"
+        )
+    result.info.update(info)
+    return result

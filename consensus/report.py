@@ -22,9 +22,14 @@ def _column_names(prefix: str, classes: np.ndarray) -> list[str]:
     return [f"{prefix}{c}" for c in classes]
 
 
-def item_table(votes: VoteMatrix, model: Aggregator) -> pd.DataFrame:
-    """One row per item: consensus label, its posterior, votes, agreement, posteriors."""
-    posteriors = model.posteriors_
+def item_table(
+    votes: VoteMatrix, model: Aggregator, posteriors: np.ndarray | None = None
+) -> pd.DataFrame:
+    """One row per item: consensus label, its posterior, votes, agreement, posteriors.
+
+    ``posteriors`` replaces the model's (for example after calibration).
+    """
+    posteriors = model.posteriors_ if posteriors is None else posteriors
     codes = model.label_codes_
     rows = np.arange(votes.n_items)
     n_votes = votes.votes_per_item
@@ -101,11 +106,12 @@ def summary(
     model: Aggregator,
     method: str,
     annotators: pd.DataFrame | None = None,
+    posteriors: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready summary of a fit: data size, convergence, priors, weakest annotators."""
     annotators = annotator_table(votes, model) if annotators is None else annotators
     weakest = least_reliable(annotators)
-    confidence = model.posteriors_.max(axis=1)
+    confidence = (model.posteriors_ if posteriors is None else posteriors).max(axis=1)
     return {
         "items": votes.n_items,
         "annotators": votes.n_annotators,
@@ -149,6 +155,8 @@ def format_summary(info: dict[str, Any]) -> str:
     ]
     if info.get("gold_accuracy") is not None:
         lines.append(info["gold_accuracy_text"])
+    if info.get("calibration_text"):
+        lines.append(info["calibration_text"])
     lines.append(f"confidence is {info['confidence_note']}")
     if info["least_reliable"]:
         lines.append(f"least reliable annotators (with ≥{MIN_VOTES_TO_RANK} votes where possible):")

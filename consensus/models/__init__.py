@@ -6,6 +6,7 @@ from ..exceptions import InputError
 from .base import Aggregator, EMAggregator
 from .dawid_skene import DawidSkene, OneCoinDawidSkene
 from .majority import MajorityVote
+from .pooled import PooledDawidSkene
 
 __all__ = [
     "METHODS",
@@ -14,11 +15,17 @@ __all__ = [
     "EMAggregator",
     "MajorityVote",
     "OneCoinDawidSkene",
+    "PooledDawidSkene",
     "make_model",
 ]
 
 #: The names ``--method`` accepts, mapped to their model classes.
-METHODS = {"ds": DawidSkene, "one-coin": OneCoinDawidSkene, "mv": MajorityVote}
+METHODS = {
+    "pooled": PooledDawidSkene,
+    "ds": DawidSkene,
+    "one-coin": OneCoinDawidSkene,
+    "mv": MajorityVote,
+}
 
 
 def make_model(method: str, **params: object) -> Aggregator:

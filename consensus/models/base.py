@@ -37,6 +37,8 @@ class EMParameters:
     log_prior: np.ndarray
     confusion: np.ndarray
     class_priors: np.ndarray
+    #: Model-specific hyperparameters carried from one M-step to the next (warm starts).
+    hyper: np.ndarray | None = None
 
 
 def gold_codes_for(votes: VoteMatrix, gold: Any) -> np.ndarray | None:
@@ -147,8 +149,14 @@ class EMAggregator(Aggregator):
         self.progress = progress
 
     # ------------------------------------------------------------- hooks
-    def _m_step(self, stats: np.ndarray, class_counts: np.ndarray) -> EMParameters:
-        """Parameters from expected counts (A, K, L) and expected class counts (K,)."""
+    def _m_step(
+        self, stats: np.ndarray, class_counts: np.ndarray, previous: EMParameters | None
+    ) -> EMParameters:
+        """Parameters from expected counts (A, K, L) and expected class counts (K,).
+
+        ``previous`` is the last M-step's result (None at the start), for models
+        whose hyperparameters are refined across iterations.
+        """
         raise NotImplementedError
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
@@ -164,11 +172,15 @@ class EMAggregator(Aggregator):
             raise InputError(f"smoothing must be a non-negative number, not {self.smoothing!r}")
 
     def _parameters(
-        self, counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int
+        self,
+        counts: sp.csr_matrix,
+        posteriors: np.ndarray,
+        n_classes: int,
+        previous: EMParameters | None = None,
     ) -> EMParameters:
         stats = _em.confusion_statistics(counts, posteriors, n_classes)
         # a mat-vec sums the columns of a tall array several times faster than sum(axis=0)
-        return self._m_step(stats, np.ones(posteriors.shape[0]) @ posteriors)
+        return self._m_step(stats, np.ones(posteriors.shape[0]) @ posteriors, previous)
 
     def fit(self, votes: VoteMatrix, gold: Any = None) -> EMAggregator:
         """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
@@ -186,7 +198,7 @@ class EMAggregator(Aggregator):
         for iteration in range(1, self.max_iter + 1):
             posteriors, log_lik = _em.e_step(counts, params.log_weights, params.log_prior)
             posteriors = _em.clamp_to_gold(posteriors, gold_codes)
-            params = self._parameters(counts, posteriors, k)
+            params = self._parameters(counts, posteriors, k, params)
             history.append(log_lik)
             if self.progress is not None:
                 self.progress(iteration, log_lik / votes.n_votes)

@@ -35,7 +35,9 @@ class DawidSkene(EMAggregator):
     n_iter_, converged_, log_likelihood_
     """
 
-    def _m_step(self, stats: np.ndarray, class_counts: np.ndarray) -> EMParameters:
+    def _m_step(
+        self, stats: np.ndarray, class_counts: np.ndarray, previous: EMParameters | None
+    ) -> EMParameters:
         confusion = _em.normalize_confusion(stats, self.smoothing)
         priors = _em.normalize_rows(class_counts + self.smoothing)
         return EMParameters(
@@ -54,7 +56,9 @@ class OneCoinDawidSkene(EMAggregator):
     (K on the correct side, K(K-1) on the wrong side of each annotator).
     """
 
-    def _m_step(self, stats: np.ndarray, class_counts: np.ndarray) -> EMParameters:
+    def _m_step(
+        self, stats: np.ndarray, class_counts: np.ndarray, previous: EMParameters | None
+    ) -> EMParameters:
         n_classes = stats.shape[1]
         correct = np.trace(stats, axis1=1, axis2=2) + n_classes * self.smoothing
         total = stats.sum(axis=(1, 2)) + n_classes * n_classes * self.smoothing
