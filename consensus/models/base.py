@@ -77,8 +77,18 @@ def soft_majority(votes: VoteMatrix) -> np.ndarray:
 class Aggregator:
     """Shared public surface: fit, predict, predict_proba, fit_predict."""
 
+    # Fitted attributes every model sets (declared for type checkers).
     posteriors_: np.ndarray
     classes_: np.ndarray
+    labels_: np.ndarray
+    label_codes_: np.ndarray
+    ties_: np.ndarray
+    confusion_: np.ndarray
+    class_priors_: np.ndarray
+    n_iter_: int
+    converged_: bool
+    log_likelihood_: float
+    gold_codes_: np.ndarray | None
 
     def fit(self, votes: VoteMatrix, gold: Any = None) -> Aggregator:  # pragma: no cover
         raise NotImplementedError

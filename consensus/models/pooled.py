@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
+from ..exceptions import InputError
 from . import _em
 from .base import EMAggregator, EMParameters, ProgressCallback
 
@@ -100,6 +101,13 @@ class PooledDawidSkene(EMAggregator):
         self.class_prior = class_prior
         self.learn_prior = learn_prior
 
+    def _validate(self) -> None:
+        super()._validate()
+        for name in ("prior_strength", "class_prior"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise InputError(f"{name} must be a positive number, not {value!r}")
+
     def _starting_prior(self, n_classes: int) -> np.ndarray:
         off = self.prior_strength / 2 / max(n_classes - 1, 1)
         alpha = np.full((n_classes, n_classes), off)
@@ -110,7 +118,11 @@ class PooledDawidSkene(EMAggregator):
         self, stats: np.ndarray, class_counts: np.ndarray, previous: EMParameters | None
     ) -> EMParameters:
         n_classes = stats.shape[1]
-        alpha = previous.hyper if previous is not None else self._starting_prior(n_classes)
+        alpha = (
+            previous.hyper
+            if previous is not None and previous.hyper is not None
+            else self._starting_prior(n_classes)
+        )
         if self.learn_prior:
             alpha = fit_population_prior(stats, alpha)
         concentration = stats + alpha[None]
@@ -127,4 +139,5 @@ class PooledDawidSkene(EMAggregator):
     def population_prior_(self) -> np.ndarray:
         """The learned Dirichlet prior per true class, shape (K, L)."""
         self._check_fitted()
+        assert self.params_.hyper is not None  # set by every M-step of this model
         return self.params_.hyper
