@@ -129,7 +129,7 @@ def cli() -> None:
               show_default=True,
               help="Dawid-Skene, pooled (Bayesian) Dawid-Skene, one-coin, majority vote.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Stop when the log-likelihood per vote changes by less.")
 @click.option("--smoothing", type=click.FloatRange(min=0), default=0.01, show_default=True,
               help="Dirichlet pseudo-count per confusion cell; 0 is plain maximum likelihood.")

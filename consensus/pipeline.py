@@ -70,7 +70,7 @@ def aggregate(
     method: str = "ds",
     gold: Any = None,
     max_iter: int = 100,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     smoothing: float = 0.01,
     n_folds: int = 5,
     seed: int = 0,

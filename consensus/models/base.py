@@ -149,7 +149,7 @@ class EMAggregator(Aggregator):
         self,
         *,
         max_iter: int = 100,
-        tol: float = 1e-6,
+        tol: float = 1e-5,
         smoothing: float = 0.01,
         progress: ProgressCallback | None = None,
     ) -> None:

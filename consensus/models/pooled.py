@@ -89,7 +89,7 @@ class PooledDawidSkene(EMAggregator):
         self,
         *,
         max_iter: int = 100,
-        tol: float = 1e-6,
+        tol: float = 1e-5,
         prior_strength: float = 4.0,
         class_prior: float = 1.0,
         learn_prior: bool = True,
