@@ -68,10 +68,19 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def with_confidence(posteriors: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-    """Set the top class's probability, sharing the rest in the old proportions."""
+    """Set the top class's probability, sharing the rest in the old proportions.
+
+    The new confidence is kept at or above the level where the runner-up would
+    overtake it, ``p2 / (1 - p1 + p2)``, so the label never changes; a
+    calibrator that wants less is answered with a near tie.
+    """
     rows = np.arange(len(posteriors))
     top = posteriors.argmax(axis=1)
+    ordered = np.sort(posteriors, axis=1)
+    runner_up = ordered[:, -2]
     rest = 1.0 - posteriors[rows, top]
+    floor = runner_up / np.maximum(rest + runner_up, 1e-300)
+    confidence = np.maximum(confidence, floor * (1 + 1e-9))
     n_classes = posteriors.shape[1]
     share = np.where(rest[:, None] > 1e-300, posteriors / np.maximum(rest, 1e-300)[:, None],
                      1.0 / (n_classes - 1))
@@ -180,7 +189,7 @@ def ece_spread(
 
 @dataclass(frozen=True, eq=False)
 class CalibrationReport:
-    """Calibration before and after temperature scaling, both on held-out gold items."""
+    """Calibration before and after the calibrator, both on held-out gold items."""
 
     calibrator: Calibrator
     before: pd.DataFrame
@@ -236,10 +245,11 @@ def calibrate_held_out(
     n_folds = int(held_out.fold.max()) + 1
     fold = fold_assignment(len(truth), n_folds, seed + 1) if n_folds > 1 else held_out.fold
     after = np.empty_like(posteriors)
+    # the kind is chosen once, by the number of all held-out gold items
+    fold_kind = kind if kind != "auto" else fit_calibrator(posteriors, truth).kind
     for f in range(n_folds):
         test = fold == f
         train = ~test if (~test).any() else test
-        fold_kind = kind if kind != "auto" else fit_calibrator(posteriors, truth).kind
         after[test] = fit_calibrator(posteriors[train], truth[train], fold_kind).apply(
             posteriors[test]
         )

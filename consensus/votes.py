@@ -216,6 +216,14 @@ class VoteMatrix:
         return matrix
 
     @cached_property
+    def item_vote_indicator(self) -> sp.csr_matrix:
+        """Sparse (n_items, n_votes) 0/1 matrix: ``M @ x`` sums a per-vote array per item."""
+        ones = np.ones(self.n_votes, dtype=np.float64)
+        return sp.csr_matrix(
+            (ones, (self.item_codes, np.arange(self.n_votes))), shape=(self.n_items, self.n_votes)
+        )
+
+    @cached_property
     def label_counts(self) -> np.ndarray:
         """Votes per (item, class), shape (n_items, n_classes), float64."""
         flat = self.item_codes.astype(np.int64) * self.n_classes + self.label_codes

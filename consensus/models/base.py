@@ -8,6 +8,7 @@ returns ``self``, and ``fit(v).predict(v)`` equals ``fit_predict(v)``.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ class EMParameters:
     class_priors: np.ndarray
     #: Model-specific hyperparameters carried from one M-step to the next (warm starts).
     hyper: np.ndarray | None = None
+    #: Dirichlet concentration of each confusion row (A, K, L), for Bayesian models.
+    concentration: np.ndarray | None = None
 
 
 def gold_codes_for(votes: VoteMatrix, gold: Any) -> np.ndarray | None:
@@ -172,6 +175,16 @@ class EMAggregator(Aggregator):
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
         return soft_majority(votes)
 
+    def _e_step(
+        self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """Item posteriors and log-likelihood given the parameters.
+
+        ``posteriors`` (the previous E-step's) is unused here; models whose
+        E-step removes each item's own contribution from the counts need it.
+        """
+        return _em.e_step(votes.item_annotator_label, params.log_weights, params.log_prior)
+
     # -------------------------------------------------------------- loop
     def _validate(self) -> None:
         if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
@@ -206,7 +219,7 @@ class EMAggregator(Aggregator):
         history = []
         iteration = 0
         for iteration in range(1, self.max_iter + 1):
-            posteriors, log_lik = _em.e_step(counts, params.log_weights, params.log_prior)
+            posteriors, log_lik = self._e_step(votes, params, posteriors)
             posteriors = _em.clamp_to_gold(posteriors, gold_codes)
             params = self._parameters(counts, posteriors, k, params)
             history.append(log_lik)
@@ -226,7 +239,7 @@ class EMAggregator(Aggregator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        posteriors, log_lik = _em.e_step(counts, params.log_weights, params.log_prior)
+        posteriors, log_lik = self._e_step(votes, params, posteriors)
         posteriors = _em.clamp_to_gold(posteriors, gold_codes)
         self._store_params(votes, params)
         self._store_posteriors(votes, posteriors)
@@ -243,6 +256,7 @@ class EMAggregator(Aggregator):
         self.class_priors_ = params.class_priors
         self.annotator_ids_ = votes.annotator_ids
         self.annotator_votes_ = votes.votes_per_annotator.astype(np.float64)
+        self._training_votes = weakref.ref(votes)
 
     def predict_proba(self, votes: VoteMatrix) -> np.ndarray:
         """Posteriors of the items of ``votes`` under the fitted parameters.
@@ -251,6 +265,8 @@ class EMAggregator(Aggregator):
         average confusion, so their votes still count, modestly.
         """
         self._check_fitted()
+        if votes is self._training_votes():
+            return self.posteriors_.copy()
         log_weights = self.params_.log_weights
         if votes.annotator_ids is self.annotator_ids_ and np.array_equal(
             votes.classes, self.classes_
