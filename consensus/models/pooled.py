@@ -32,11 +32,6 @@ from .base import EMAggregator, EMParameters, ProgressCallback
 ALPHA_MIN, ALPHA_MAX = 1e-2, 1e4
 
 
-def expected_log_dirichlet(concentration: np.ndarray) -> np.ndarray:
-    """E[log p] under Dirichlet(concentration) along the last axis."""
-    return digamma(concentration) - digamma(concentration.sum(axis=-1, keepdims=True))
-
-
 def fit_population_prior(
     stats: np.ndarray, start: np.ndarray, n_steps: int = 50, rtol: float = 1e-5
 ) -> np.ndarray:
@@ -147,7 +142,7 @@ def _diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
 
 
 class PooledDawidSkene(EMAggregator):
-    """Dawid–Skene with a learned population prior and variational Bayes posteriors.
+    """Dawid–Skene with a learned population prior and leave-one-item-out posteriors.
 
     Parameters
     ----------
