@@ -208,20 +208,17 @@ class VoteMatrix:
         Entry ``[i, a * n_classes + l]`` counts the votes of annotator ``a`` giving
         label ``l`` on item ``i``. Every EM step is one product with this matrix.
         """
-        cols = self.annotator_codes.astype(np.int64) * self.n_classes + self.label_codes
-        data = np.ones(self.n_votes, dtype=np.float64)
+        cols = self.annotator_label_codes
+        data = np.ones(self.n_votes, dtype=np.float32)  # small integer counts: exact
         shape = (self.n_items, self.n_annotators * self.n_classes)
         matrix = sp.csr_matrix((data, (self.item_codes, cols)), shape=shape)
         matrix.sum_duplicates()
         return matrix
 
     @cached_property
-    def item_vote_indicator(self) -> sp.csr_matrix:
-        """Sparse (n_items, n_votes) 0/1 matrix: ``M @ x`` sums a per-vote array per item."""
-        ones = np.ones(self.n_votes, dtype=np.float64)
-        return sp.csr_matrix(
-            (ones, (self.item_codes, np.arange(self.n_votes))), shape=(self.n_items, self.n_votes)
-        )
+    def annotator_label_codes(self) -> np.ndarray:
+        """Per vote, its column ``annotator * n_classes + label`` in the sparse counts."""
+        return self.annotator_codes.astype(np.int64) * self.n_classes + self.label_codes
 
     @cached_property
     def label_counts(self) -> np.ndarray:

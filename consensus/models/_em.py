@@ -15,6 +15,11 @@ import scipy.sparse as sp
 #: every log-posterior finite where a plain log would give -inf and then NaN.
 PROBABILITY_FLOOR = 1e-300
 
+#: The per-item arrays of EM (log-joints, posteriors) are float32: half the memory
+#: traffic of float64, and exp runs faster. Parameters, sufficient statistics and
+#: log-likelihood totals stay float64; fitted posteriors are returned as float64.
+WORK_DTYPE = np.float32
+
 
 def safe_log(p: np.ndarray) -> np.ndarray:
     """Natural log with zero floored, so sums and exps downstream stay finite."""
@@ -35,8 +40,8 @@ def log_joint(counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndar
     ``counts[i, a*L + l]`` is how often annotator a gave label l on item i, so
     one sparse product sums the log-likelihood of every vote of every item.
     """
-    joint = np.asarray(counts @ log_weights)
-    joint += log_prior
+    joint = np.asarray(counts @ log_weights.astype(counts.dtype, copy=False))
+    joint += log_prior.astype(joint.dtype, copy=False)
     return joint
 
 
@@ -50,22 +55,57 @@ def _row_max(x: np.ndarray) -> np.ndarray:
 
 def normalize_log(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise softmax in log space: (posteriors, log normaliser per row)."""
+    dtype = log_p.dtype if log_p.dtype in (np.float32, np.float64) else np.float64
+    return normalize_log_inplace(np.array(log_p, dtype=dtype, copy=True))
+
+
+def normalize_log_inplace(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalize_log` overwriting its argument: no fresh million-row arrays.
+
+    On large inputs the page faults of new temporaries cost as much as the arithmetic.
+    """
     top = _row_max(log_p)
-    posteriors = log_p - top[:, None]
-    # exp below e^-700 only makes subnormals (slow, and 0 after normalising anyway)
-    np.maximum(posteriors, -700.0, out=posteriors)
-    np.exp(posteriors, out=posteriors)
-    total = posteriors @ np.ones(posteriors.shape[1])
-    posteriors /= total[:, None]
-    return posteriors, np.log(total) + top
+    log_p -= top[:, None]
+    # exp further below 0 than this only makes subnormals (slow, and 0 after normalising)
+    np.maximum(log_p, -80.0 if log_p.dtype == np.float32 else -700.0, out=log_p)
+    np.exp(log_p, out=log_p)
+    total = log_p @ np.ones(log_p.shape[1], dtype=log_p.dtype)
+    log_p /= total[:, None]
+    np.log(total, out=total)
+    total += top
+    return log_p, total
 
 
 def e_step(
     counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Posteriors of the items in ``counts`` and their total log-likelihood."""
-    posteriors, log_norm = normalize_log(log_joint(counts, log_weights, log_prior))
-    return posteriors, float(log_norm.sum())
+    posteriors, log_norm = normalize_log_inplace(log_joint(counts, log_weights, log_prior))
+    return posteriors, float(log_norm.sum(dtype=np.float64))
+
+
+def row_blocks(counts: sp.csr_matrix, n_blocks: int) -> list[tuple[slice, sp.csr_matrix]]:
+    """Split the item rows into contiguous blocks that share the matrix's memory.
+
+    Each block is a partition in the sense of this module: E-steps and M-step
+    statistics of blocks combine exactly into those of the whole.
+    """
+    n_rows = counts.shape[0]
+    bounds = np.linspace(0, n_rows, n_blocks + 1).astype(int)
+    blocks = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        start, stop = counts.indptr[lo], counts.indptr[hi]
+        block = sp.csr_matrix(
+            (
+                counts.data[start:stop],
+                counts.indices[start:stop],
+                counts.indptr[lo : hi + 1] - start,
+            ),
+            shape=(hi - lo, counts.shape[1]),
+            copy=False,
+        )
+        blocks.append((slice(lo, hi), block))
+    return blocks
 
 
 def confusion_statistics(
@@ -75,9 +115,26 @@ def confusion_statistics(
 
     The M-step's sufficient statistic; additive over slices of items.
     """
-    stats = np.asarray(counts.T @ posteriors)  # (A*L, K)
+    stats = np.asarray(counts.T @ posteriors.astype(counts.dtype, copy=False), dtype=np.float64)
     n_annotators = stats.shape[0] // n_classes
     return stats.reshape(n_annotators, n_classes, posteriors.shape[1]).transpose(0, 2, 1)
+
+
+def as_probabilities(posteriors: np.ndarray) -> np.ndarray:
+    """Float64 rows that sum to one to machine precision (from float32 work arrays)."""
+    out = posteriors.astype(np.float64)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def class_totals(posteriors: np.ndarray) -> np.ndarray:
+    """Expected items per class (float64).
+
+    A mat-vec sums the columns of a tall array many times faster than
+    ``sum(axis=0)``; BLAS's blocked accumulation keeps float32 input accurate
+    to about 1e-6, far below what a class prior needs.
+    """
+    return (np.ones(posteriors.shape[0], dtype=posteriors.dtype) @ posteriors).astype(np.float64)
 
 
 def clamp_to_gold(posteriors: np.ndarray, gold_codes: np.ndarray | None) -> np.ndarray:

@@ -7,9 +7,12 @@ returns ``self``, and ``fit(v).predict(v)`` equals ``fit_predict(v)``.
 
 from __future__ import annotations
 
+import functools
+import os
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,16 @@ from ..votes import VoteMatrix
 from . import _em
 
 ProgressCallback = Callable[[int, float], None]
+
+#: Votes from which EM splits the items into blocks processed in parallel threads.
+PARALLEL_MIN_VOTES = 200_000
+PARALLEL_BLOCKS = max(1, min(4, os.cpu_count() or 1))
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_pool() -> ThreadPoolExecutor:
+    """One shared pool: numpy's ufuncs and scipy's sparse products release the GIL."""
+    return ThreadPoolExecutor(max_workers=PARALLEL_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -180,10 +193,28 @@ class EMAggregator(Aggregator):
     ) -> tuple[np.ndarray, float]:
         """Item posteriors and log-likelihood given the parameters.
 
-        ``posteriors`` (the previous E-step's) is unused here; models whose
-        E-step removes each item's own contribution from the counts need it.
+        Runs :func:`_em.e_step` on blocks of items in parallel threads (numpy and
+        scipy release the GIL) and writes each block into place. ``posteriors``
+        (the previous E-step's) is unused here; models whose E-step removes each
+        item's own contribution from the counts need it.
         """
-        return _em.e_step(votes.item_annotator_label, params.log_weights, params.log_prior)
+        blocks = self._blocks(votes)
+        if len(blocks) == 1:
+            return _em.e_step(blocks[0][1], params.log_weights, params.log_prior)
+        out = np.empty((votes.n_items, votes.n_classes), dtype=_em.WORK_DTYPE)
+
+        def run(block: tuple[slice, sp.csr_matrix]) -> float:
+            rows, counts = block
+            part, log_lik = _em.e_step(counts, params.log_weights, params.log_prior)
+            out[rows] = part
+            return log_lik
+
+        return out, float(sum(_thread_pool().map(run, blocks)))
+
+    def _blocks(self, votes: VoteMatrix) -> list[tuple[slice, sp.csr_matrix]]:
+        counts = votes.item_annotator_label
+        n_blocks = PARALLEL_BLOCKS if counts.nnz >= PARALLEL_MIN_VOTES else 1
+        return _em.row_blocks(counts, n_blocks)
 
     # -------------------------------------------------------------- loop
     def _validate(self) -> None:
@@ -196,23 +227,27 @@ class EMAggregator(Aggregator):
 
     def _parameters(
         self,
-        counts: sp.csr_matrix,
+        votes: VoteMatrix,
         posteriors: np.ndarray,
-        n_classes: int,
         previous: EMParameters | None = None,
     ) -> EMParameters:
-        stats = _em.confusion_statistics(counts, posteriors, n_classes)
-        # a mat-vec sums the columns of a tall array several times faster than sum(axis=0)
-        return self._m_step(stats, np.ones(posteriors.shape[0]) @ posteriors, previous)
+        """M-step: sufficient statistics summed over item blocks, then parameters."""
+        k = votes.n_classes
+
+        def stats(block: tuple[slice, sp.csr_matrix]) -> np.ndarray:
+            rows, counts = block
+            return _em.confusion_statistics(counts, posteriors[rows], k)
+
+        blocks = self._blocks(votes)
+        parts = list(_thread_pool().map(stats, blocks)) if len(blocks) > 1 else [stats(blocks[0])]
+        return self._m_step(sum(parts[1:], parts[0]), _em.class_totals(posteriors), previous)
 
     def fit(self, votes: VoteMatrix, gold: Any = None) -> EMAggregator:
         """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
         self._validate()
         gold_codes = gold_codes_for(votes, gold)
-        counts = votes.item_annotator_label
-        k = votes.n_classes
         posteriors = _em.clamp_to_gold(self._initial_posteriors(votes), gold_codes)
-        params = self._parameters(counts, posteriors, k)
+        params = self._parameters(votes, posteriors)
         previous = None
         change = np.inf
         converged = False
@@ -221,7 +256,7 @@ class EMAggregator(Aggregator):
         for iteration in range(1, self.max_iter + 1):
             posteriors, log_lik = self._e_step(votes, params, posteriors)
             posteriors = _em.clamp_to_gold(posteriors, gold_codes)
-            params = self._parameters(counts, posteriors, k, params)
+            params = self._parameters(votes, posteriors, params)
             history.append(log_lik)
             if self.progress is not None:
                 self.progress(iteration, log_lik / votes.n_votes)
@@ -240,7 +275,7 @@ class EMAggregator(Aggregator):
                 stacklevel=2,
             )
         posteriors, log_lik = self._e_step(votes, params, posteriors)
-        posteriors = _em.clamp_to_gold(posteriors, gold_codes)
+        posteriors = _em.clamp_to_gold(_em.as_probabilities(posteriors), gold_codes)
         self._store_params(votes, params)
         self._store_posteriors(votes, posteriors)
         self.gold_codes_ = gold_codes
@@ -275,7 +310,7 @@ class EMAggregator(Aggregator):
         else:
             counts, log_weights = self._aligned(votes)
         posteriors, _ = _em.e_step(counts, log_weights, self.params_.log_prior)
-        return posteriors
+        return _em.as_probabilities(posteriors)
 
     def _aligned(self, votes: VoteMatrix) -> tuple[sp.csr_matrix, np.ndarray]:
         """Counts and log-weights with annotators and classes matched by name."""
@@ -290,7 +325,7 @@ class EMAggregator(Aggregator):
         log_weights = np.concatenate([weights, crowd]).reshape((n_known + 1) * k, k)
         cols = position[votes.annotator_codes].astype(np.int64) * k + class_map[votes.label_codes]
         counts = sp.csr_matrix(
-            (np.ones(votes.n_votes), (votes.item_codes, cols)),
+            (np.ones(votes.n_votes, dtype=np.float32), (votes.item_codes, cols)),
             shape=(votes.n_items, (n_known + 1) * k),
         )
         return counts, log_weights

@@ -69,7 +69,7 @@ def fit_population_prior(
 
 
 #: Cells with fewer expected votes than this get the exact leave-one-out form;
-#: above it, t/c <= 1/2 and SERIES_TERMS terms of the series are within 0.006 nats.
+#: above it, t/c <= 1/4 and SERIES_TERMS terms of the series are within 0.006 nats.
 EXACT_BELOW = 2.0
 SERIES_TERMS = 4
 
@@ -99,16 +99,21 @@ def cavity_e_step(
     n_annotators, n_classes, n_labels = concentration.shape
     cells = concentration.transpose(0, 2, 1).reshape(n_annotators * n_labels, n_classes)
     totals = np.repeat(concentration.sum(axis=2), n_labels, axis=0)  # row a*L+l -> C[a]
+    # One sparse product gives, per item, the sums of log(c/C) and of every
+    # series coefficient (c^-n - C^-n)/n over the item's votes.
+    weights = [np.log(cells / totals)]
+    weights += [(cells**-n - totals**-n) / n for n in range(1, SERIES_TERMS + 1)]
     counts = votes.item_annotator_label
-    joint = np.asarray(counts @ np.log(cells / totals))
-    # Horner: sum_n t^n a_n = t (a_1 + t (a_2 + ...)), each a_n summed over the item's votes
+    sums = np.asarray(counts @ np.hstack(weights).astype(counts.dtype))
+    joint = np.ascontiguousarray(sums[:, :n_classes])
+    # Horner: sum_n t^n a_n = t (a_1 + t (a_2 + ...))
     series = np.zeros_like(previous)
     for n in range(SERIES_TERMS, 0, -1):
-        series += np.asarray(counts @ ((cells**-n - totals**-n) / n))
+        series += sums[:, n * n_classes : (n + 1) * n_classes]
         series *= previous
     joint -= series
-    column = votes.annotator_codes.astype(np.int64) * n_labels + votes.label_codes
-    small = np.flatnonzero(cells.min(axis=1)[column] < EXACT_BELOW)
+    column = votes.annotator_label_codes
+    small = np.flatnonzero((cells.min(axis=1) < EXACT_BELOW)[column])
     if small.size:
         col, item = column[small], votes.item_codes[small]
         c, total, own = cells[col], totals[col], previous[item]
@@ -117,10 +122,8 @@ def cavity_e_step(
         for n in range(SERIES_TERMS, 0, -1):
             approx += (c**-n - total**-n) / n
             approx *= own
-        fix = exact - (np.log(c / total) - approx)
-        for k in range(n_classes):
-            joint[:, k] += np.bincount(item, weights=fix[:, k], minlength=votes.n_items)
-    joint += log_prior
+        np.add.at(joint, item, (exact - (np.log(c / total) - approx)).astype(joint.dtype))
+    joint += log_prior.astype(joint.dtype)
     posteriors, log_norm = _em.normalize_log(joint)
     return posteriors, float(log_norm.sum())
 

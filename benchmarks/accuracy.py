@@ -1,0 +1,229 @@
+"""Accuracy against gold on every real dataset: consensus beside crowd-kit.
+
+For each folder of DATASETS holding ``votes.csv`` and ``gold.csv`` this fits our
+MajorityVote, DawidSkene (default smoothing 0.01 and smoothing 0) and
+OneCoinDawidSkene, and crowd-kit's MajorityVote, DawidSkene and
+OneCoinDawidSkene (crowd-kit defaults: n_iter=100, tol=1e-5) on the very same
+votes (our VoteMatrix turned back into a task/worker/label frame), then prints
+accuracy on the gold items as a markdown table. Ties in majority vote are
+broken as each library breaks them (first class in class order for us,
+``idxmax`` over crowd-kit's label columns), not averaged.
+
+The target: our default DS >= crowd-kit DS - 0.3 points on every dataset; rows
+that miss it are listed under the table.
+
+Usage::
+
+    python benchmarks/accuracy.py [DATASETS] [--duplicates keep|first] [--only NAME ...]
+
+DATASETS defaults to $CONSENSUS_DATASETS, else ../shared/datasets beside the repo.
+Writes benchmarks/results/accuracy.md and accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _common import RESULTS, datasets_dir, machine, markdown_table, save_json
+
+from consensus.io import read_votes
+from consensus.models import DawidSkene, MajorityVote, OneCoinDawidSkene
+from consensus.votes import DuplicatePolicy
+
+TARGET_POINTS = 0.3
+
+OURS = {
+    "ours MV": lambda: MajorityVote(),
+    "ours DS": lambda: DawidSkene(),
+    "ours DS(s=0)": lambda: DawidSkene(smoothing=0.0),
+    "ours one-coin": lambda: OneCoinDawidSkene(),
+}
+
+
+def crowdkit_models() -> dict[str, Any]:
+    from crowdkit.aggregation import DawidSkene as CkDS
+    from crowdkit.aggregation import MajorityVote as CkMV
+    from crowdkit.aggregation import OneCoinDawidSkene as CkOneCoin
+
+    return {
+        "ck MV": lambda: CkMV(),
+        "ck DS": lambda: CkDS(n_iter=100, tol=1e-5),
+        "ck one-coin": lambda: CkOneCoin(n_iter=100, tol=1e-5),
+    }
+
+
+def read_gold(path: Path) -> pd.Series:
+    gold = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.Series(gold["label"].str.strip().to_numpy(),
+                     index=gold["item"].str.strip().to_numpy())
+
+
+def accuracy(predicted: pd.Series, gold: pd.Series) -> float:
+    """Share of gold items whose predicted label (as text) equals the gold label."""
+    common = gold.index.intersection(predicted.index)
+    return float((predicted.loc[common].astype(str).to_numpy() == gold.loc[common].to_numpy())
+                 .mean())
+
+
+def evaluate(folder: Path, duplicates: DuplicatePolicy, ck: dict[str, Any]) -> dict[str, Any]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        votes = read_votes(folder / "votes.csv", on_missing="drop", duplicates=duplicates)
+    gold = read_gold(folder / "gold.csv")
+    items = pd.Index(votes.item_ids.astype(str))
+    row: dict[str, Any] = {
+        "dataset": folder.name,
+        "items": votes.n_items,
+        "gold": int(gold.index.isin(items).sum()),
+        "gold_without_votes": int((~gold.index.isin(items)).sum()),
+        "input_warnings": [str(w.message) for w in caught],
+        "seconds": {},
+        "iterations": {},
+    }
+    for name, make in OURS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            model = make().fit(votes)
+            row["seconds"][name] = time.perf_counter() - start
+        row[name] = accuracy(pd.Series(model.labels_, index=items), gold)
+        row["iterations"][name] = int(model.n_iter_)
+        if name == "ours MV":
+            row["ours MV ties"] = float(model.ties_.mean())
+    frame = votes.to_frame().rename(columns={"item": "task", "annotator": "worker"})
+    frame["task"] = frame["task"].astype(str)
+    for name, make in ck.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            model = make()
+            labels = model.fit_predict(frame)
+            row["seconds"][name] = time.perf_counter() - start
+        labels.index = labels.index.astype(str)
+        row[name] = accuracy(labels, gold)
+        if hasattr(model, "loss_history_"):
+            row["iterations"][name] = len(model.loss_history_)
+    row["diff"] = 100 * (row["ours DS"] - row["ck DS"])
+    diagnose(row, votes, items, gold, frame)
+    return row
+
+
+def diagnose(row: dict[str, Any], votes: Any, items: pd.Index, gold: pd.Series,
+             frame: pd.DataFrame) -> None:
+    """Separate the model from the stopping rule: both libraries at equal E-steps.
+
+    crowd-kit DawidSkene(n_iter=N, tol=-1e9) runs exactly N E-steps; ours
+    DawidSkene(max_iter=N-1, tol=0) does too (its loop ends with one more E-step).
+    """
+    from crowdkit.aggregation import DawidSkene as CkDS
+
+    def ours(n_e_steps: int, **kwargs: Any) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = DawidSkene(max_iter=max(n_e_steps - 1, 1), tol=0.0, **kwargs).fit(votes)
+        return accuracy(pd.Series(model.labels_, index=items), gold)
+
+    ck_steps = row["iterations"]["ck DS"]
+    ours_steps = row["iterations"]["ours DS"] + 1
+    row["ours DS(s=0) @ck steps"] = ours(ck_steps, smoothing=0.0)
+    row["ours DS @ck steps"] = ours(ck_steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        long_run = CkDS(n_iter=ours_steps, tol=-1e9).fit_predict(frame)
+    long_run.index = long_run.index.astype(str)
+    row["ck DS @ours steps"] = accuracy(long_run, gold)
+
+
+COLUMNS = ["ours MV", "ck MV", "ours DS", "ours DS(s=0)", "ck DS", "ours one-coin", "ck one-coin"]
+
+
+def report(rows: list[dict[str, Any]]) -> str:
+    header = ["dataset", "items", "gold", *COLUMNS, "diff (pts)"]
+    body = []
+    for r in rows:
+        flag = "" if r["diff"] >= -TARGET_POINTS else " **FAIL**"
+        body.append([r["dataset"], r["items"], r["gold"],
+                     *(f"{100 * r[c]:.2f}" for c in COLUMNS), f"{r['diff']:+.2f}{flag}"])
+    body.append(["**mean**", "", "", *(f"{100 * np.mean([r[c] for r in rows]):.2f}"
+                                       for c in COLUMNS),
+                 f"{np.mean([r['diff'] for r in rows]):+.2f}"])
+    failing = [r for r in rows if r["diff"] < -TARGET_POINTS]
+    lines = [
+        "Accuracy on gold items, percent. diff = ours DS - ck DS in points; "
+        f"target diff >= -{TARGET_POINTS}.",
+        "",
+        markdown_table(header, body),
+        "",
+    ]
+    if failing:
+        lines.append(f"**Target missed on {len(failing)} of {len(rows)} datasets:** "
+                     + ", ".join(f"{r['dataset']} ({r['diff']:+.2f})" for r in failing) + ".")
+    else:
+        lines.append(f"Target met on all {len(rows)} datasets.")
+    extra_header = ["dataset", "ours DS loops", "ck DS E-steps", "ours one-coin loops",
+                    "ck one-coin E-steps", "ours DS s", "ck DS s", "MV ties %"]
+    extra = [[r["dataset"], r["iterations"]["ours DS"], r["iterations"].get("ck DS", ""),
+              r["iterations"]["ours one-coin"], r["iterations"].get("ck one-coin", ""),
+              f"{r['seconds']['ours DS']:.3f}", f"{r['seconds']['ck DS']:.2f}",
+              f"{100 * r['ours MV ties']:.1f}"] for r in rows]
+    lines += ["", "Iterations (our EM loops, each followed by one final E-step; crowd-kit's "
+              "E-steps) and fit seconds:", "", markdown_table(extra_header, extra)]
+    diag_cols = ["ck DS", "ours DS(s=0) @ck steps", "ours DS @ck steps", "ours DS",
+                 "ck DS @ours steps"]
+    diag = [[r["dataset"], *(f"{100 * r[c]:.2f}" for c in diag_cols)] for r in rows]
+    diag.append(["**mean**", *(f"{100 * np.mean([r[c] for r in rows]):.2f}" for c in diag_cols)])
+    lines += ["", "Model or stopping rule? DS accuracy with both libraries run for the same "
+              "number of E-steps (`@ck steps`: as many as crowd-kit took by its own rule; "
+              "`@ours steps`: as many as our default took):", "",
+              markdown_table(["dataset", *diag_cols], diag)]
+    notes = [f"- {r['dataset']}: {w}" for r in rows for w in r["input_warnings"]]
+    notes += [f"- {r['dataset']}: {r['gold_without_votes']} gold items have no votes left"
+              for r in rows if r["gold_without_votes"]]
+    if notes:
+        lines += ["", "Input notes:", "", *notes]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("datasets", nargs="?", default=None,
+                        help="folder of dataset folders (default: $CONSENSUS_DATASETS or "
+                             "../shared/datasets)")
+    parser.add_argument("--duplicates", choices=["keep", "first", "last"], default="keep",
+                        help="repeated (item, annotator) votes: keep all (crowd-kit's "
+                             "behaviour, default) or keep one")
+    parser.add_argument("--only", nargs="*", default=None, help="dataset names to run")
+    args = parser.parse_args()
+
+    root = datasets_dir(args.datasets)
+    folders = sorted(p for p in root.iterdir()
+                     if (p / "votes.csv").exists() and (p / "gold.csv").exists())
+    if args.only:
+        folders = [f for f in folders if f.name in args.only]
+    if not folders:
+        raise SystemExit(f"no dataset folders with votes.csv and gold.csv in {root}")
+    ck = crowdkit_models()
+    rows = []
+    for folder in folders:
+        rows.append(evaluate(folder, args.duplicates, ck))
+        print(f"{folder.name}: ours DS {100 * rows[-1]['ours DS']:.2f}, "
+              f"ck DS {100 * rows[-1]['ck DS']:.2f}", flush=True)
+    text = (f"Datasets: {root} (duplicates: {args.duplicates}). Ours: {DawidSkene()!r}, "
+            f"{OneCoinDawidSkene()!r}. Machine: {machine()}.\n\n"
+            + report(rows))
+    print()
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.duplicates == "keep" else f"_{args.duplicates}"
+    (RESULTS / f"accuracy{suffix}.md").write_text(text + "\n")
+    save_json(f"accuracy{suffix}.json", rows)
+
+
+if __name__ == "__main__":
+    main()
