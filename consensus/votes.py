@@ -208,12 +208,19 @@ class VoteMatrix:
         Entry ``[i, a * n_classes + l]`` counts the votes of annotator ``a`` giving
         label ``l`` on item ``i``. Every EM step is one product with this matrix.
         """
-        cols = self.annotator_label_codes
+        cols = self.annotator_label_codes.astype(np.int32)
+        items = self.item_codes
+        # CSR built directly (no COO detour through int64 coordinates): order the
+        # votes by item unless the export is already grouped by item, as most are.
+        if items.size > 1 and not (items[1:] >= items[:-1]).all():
+            order = np.argsort(items, kind="stable")
+            cols = cols[order]
+        indptr = np.zeros(self.n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(items, minlength=self.n_items), out=indptr[1:])
         data = np.ones(self.n_votes, dtype=np.float32)  # small integer counts: exact
         shape = (self.n_items, self.n_annotators * self.n_classes)
-        matrix = sp.csr_matrix((data, (self.item_codes, cols)), shape=shape)
-        matrix.sum_duplicates()
-        return matrix
+        # Repeated (item, annotator, label) votes stay separate entries; products sum them.
+        return sp.csr_matrix((data, cols, indptr), shape=shape)
 
     @cached_property
     def annotator_label_codes(self) -> np.ndarray:

@@ -84,30 +84,6 @@ def e_step(
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
 
-def row_blocks(counts: sp.csr_matrix, n_blocks: int) -> list[tuple[slice, sp.csr_matrix]]:
-    """Split the item rows into contiguous blocks that share the matrix's memory.
-
-    Each block is a partition in the sense of this module: E-steps and M-step
-    statistics of blocks combine exactly into those of the whole.
-    """
-    n_rows = counts.shape[0]
-    bounds = np.linspace(0, n_rows, n_blocks + 1).astype(int)
-    blocks = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        start, stop = counts.indptr[lo], counts.indptr[hi]
-        block = sp.csr_matrix(
-            (
-                counts.data[start:stop],
-                counts.indices[start:stop],
-                counts.indptr[lo : hi + 1] - start,
-            ),
-            shape=(hi - lo, counts.shape[1]),
-            copy=False,
-        )
-        blocks.append((slice(lo, hi), block))
-    return blocks
-
-
 def confusion_statistics(
     counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int
 ) -> np.ndarray:

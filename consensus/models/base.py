@@ -7,12 +7,9 @@ returns ``self``, and ``fit(v).predict(v)`` equals ``fit_predict(v)``.
 
 from __future__ import annotations
 
-import functools
-import os
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,17 +22,6 @@ from ..votes import VoteMatrix
 from . import _em
 
 ProgressCallback = Callable[[int, float], None]
-
-#: Votes from which EM splits the items into blocks processed in parallel threads.
-PARALLEL_MIN_VOTES = 200_000
-PARALLEL_BLOCKS = max(1, min(4, os.cpu_count() or 1))
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_pool() -> ThreadPoolExecutor:
-    """One shared pool: numpy's ufuncs and scipy's sparse products release the GIL."""
-    return ThreadPoolExecutor(max_workers=PARALLEL_BLOCKS)
-
 
 @dataclass(frozen=True)
 class EMParameters:
@@ -90,6 +76,25 @@ def soft_majority(votes: VoteMatrix) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
+def _label_shares(votes: VoteMatrix) -> np.ndarray:
+    """:func:`soft_majority` as EM's float32 work array, via one sparse product."""
+    k = votes.n_classes
+    by_label = np.tile(np.eye(k, dtype=np.float32), (votes.n_annotators, 1))  # (A*L, K)
+    counts = np.asarray(votes.item_annotator_label @ by_label)
+    counts /= counts.sum(axis=1, keepdims=True)
+    return counts
+
+
+def _top_two_gap(posteriors: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Best minus second-best posterior per item, without sorting a copy of the array."""
+    rows = np.arange(posteriors.shape[0])
+    best = posteriors[rows, top]
+    second = np.full(posteriors.shape[0], -np.inf)
+    for k in range(posteriors.shape[1]):
+        np.maximum(second, np.where(top == k, -np.inf, posteriors[:, k]), out=second)
+    return best - second
+
+
 class Aggregator:
     """Shared public surface: fit, predict, predict_proba, fit_predict."""
 
@@ -142,8 +147,9 @@ class Aggregator:
         self.label_codes_ = posteriors.argmax(axis=1)
         self.labels_ = votes.classes[self.label_codes_]
         self.classes_ = votes.classes
-        ordered = np.sort(posteriors, axis=1)
-        self.ties_ = np.isclose(ordered[:, -1], ordered[:, -2], rtol=0, atol=1e-12)
+        self.ties_ = _top_two_gap(posteriors, self.label_codes_) <= 1e-12
+
+
 
     @property
     def accuracy_(self) -> np.ndarray:
@@ -186,35 +192,17 @@ class EMAggregator(Aggregator):
         raise NotImplementedError
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
-        return soft_majority(votes)
+        return _label_shares(votes)
 
     def _e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
     ) -> tuple[np.ndarray, float]:
         """Item posteriors and log-likelihood given the parameters.
 
-        Runs :func:`_em.e_step` on blocks of items in parallel threads (numpy and
-        scipy release the GIL) and writes each block into place. ``posteriors``
-        (the previous E-step's) is unused here; models whose E-step removes each
-        item's own contribution from the counts need it.
+        ``posteriors`` (the previous E-step's) is unused here; models whose
+        E-step removes each item's own contribution from the counts need it.
         """
-        blocks = self._blocks(votes)
-        if len(blocks) == 1:
-            return _em.e_step(blocks[0][1], params.log_weights, params.log_prior)
-        out = np.empty((votes.n_items, votes.n_classes), dtype=_em.WORK_DTYPE)
-
-        def run(block: tuple[slice, sp.csr_matrix]) -> float:
-            rows, counts = block
-            part, log_lik = _em.e_step(counts, params.log_weights, params.log_prior)
-            out[rows] = part
-            return log_lik
-
-        return out, float(sum(_thread_pool().map(run, blocks)))
-
-    def _blocks(self, votes: VoteMatrix) -> list[tuple[slice, sp.csr_matrix]]:
-        counts = votes.item_annotator_label
-        n_blocks = PARALLEL_BLOCKS if counts.nnz >= PARALLEL_MIN_VOTES else 1
-        return _em.row_blocks(counts, n_blocks)
+        return _em.e_step(votes.item_annotator_label, params.log_weights, params.log_prior)
 
     # -------------------------------------------------------------- loop
     def _validate(self) -> None:
@@ -231,16 +219,9 @@ class EMAggregator(Aggregator):
         posteriors: np.ndarray,
         previous: EMParameters | None = None,
     ) -> EMParameters:
-        """M-step: sufficient statistics summed over item blocks, then parameters."""
-        k = votes.n_classes
-
-        def stats(block: tuple[slice, sp.csr_matrix]) -> np.ndarray:
-            rows, counts = block
-            return _em.confusion_statistics(counts, posteriors[rows], k)
-
-        blocks = self._blocks(votes)
-        parts = list(_thread_pool().map(stats, blocks)) if len(blocks) > 1 else [stats(blocks[0])]
-        return self._m_step(sum(parts[1:], parts[0]), _em.class_totals(posteriors), previous)
+        """M-step: sufficient statistics of the posteriors, then parameters."""
+        stats = _em.confusion_statistics(votes.item_annotator_label, posteriors, votes.n_classes)
+        return self._m_step(stats, _em.class_totals(posteriors), previous)
 
     def fit(self, votes: VoteMatrix, gold: Any = None) -> EMAggregator:
         """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
