@@ -8,6 +8,16 @@ from . import _em
 from .base import EMAggregator, EMParameters
 
 
+def point_estimates(confusion: np.ndarray, priors: np.ndarray) -> EMParameters:
+    """Parameters whose E-step uses the confusion matrices and priors as they are."""
+    return EMParameters(
+        log_weights=_em.log_weights_from_confusion(_em.safe_log(confusion)),
+        log_prior=_em.safe_log(priors),
+        confusion=confusion,
+        class_priors=priors,
+    )
+
+
 class DawidSkene(EMAggregator):
     """Full confusion matrix per annotator, fitted by EM (Dawid & Skene, 1979).
 
@@ -39,13 +49,7 @@ class DawidSkene(EMAggregator):
         self, stats: np.ndarray, class_counts: np.ndarray, previous: EMParameters | None
     ) -> EMParameters:
         confusion = _em.normalize_confusion(stats, self.smoothing)
-        priors = _em.normalize_rows(class_counts + self.smoothing)
-        return EMParameters(
-            log_weights=_em.log_weights_from_confusion(_em.safe_log(confusion)),
-            log_prior=_em.safe_log(priors),
-            confusion=confusion,
-            class_priors=priors,
-        )
+        return point_estimates(confusion, _em.normalize_rows(class_counts + self.smoothing))
 
 
 class OneCoinDawidSkene(EMAggregator):
@@ -69,13 +73,7 @@ class OneCoinDawidSkene(EMAggregator):
         confusion = np.repeat(off[:, None, None], n_classes, axis=1).repeat(n_classes, axis=2)
         idx = np.arange(n_classes)
         confusion[:, idx, idx] = accuracy[:, None]
-        priors = _em.normalize_rows(class_counts + self.smoothing)
-        return EMParameters(
-            log_weights=_em.log_weights_from_confusion(_em.safe_log(confusion)),
-            log_prior=_em.safe_log(priors),
-            confusion=confusion,
-            class_priors=priors,
-        )
+        return point_estimates(confusion, _em.normalize_rows(class_counts + self.smoothing))
 
     @property
     def skills_(self) -> np.ndarray:
