@@ -21,7 +21,7 @@ import pandas as pd
 
 from .exceptions import InputError, InputWarning
 from .io import read_table, table_format
-from .votes import COLUMN_ALIASES, MISSING_MARKERS, VoteMatrix, _describe_rows
+from .votes import COLUMN_ALIASES, MISSING_MARKERS, VoteMatrix, _describe_rows, find_columns
 
 #: Accepted spellings of the gold columns, first match wins (case-insensitive).
 GOLD_COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -289,29 +289,14 @@ def _resolve_gold_columns(
     columns: Sequence[Any], item: str | None, label: str | None, source: str
 ) -> dict[str, str]:
     """Map item/label (required) and note/difficulty (optional) to column names."""
-    found = {str(c).strip().lower(): c for c in columns}
-    names = ", ".join(map(str, columns))
-    result: dict[str, str] = {}
-    for role, given in (("item", item), ("label", label), ("note", None), ("difficulty", None)):
-        if given is not None:
-            if given not in columns:
-                raise InputError(
-                    f"{source}: no column named {given!r} (given for the {role}); "
-                    f"columns found: {names}"
-                )
-            result[role] = given
-            continue
-        match = next((found[a] for a in GOLD_COLUMN_ALIASES[role] if a in found), None)
-        if match is not None:
-            result[role] = match
-        elif role in ("item", "label"):
-            raise InputError(
-                f"{source}: no {role} column in the gold set; expected one of "
-                f"{', '.join(GOLD_COLUMN_ALIASES[role][:4])}; columns found: {names}"
-            )
-    if result["item"] == result["label"]:
-        raise InputError(f"{source}: one column was chosen for both the item and the label")
-    return result
+    return find_columns(
+        columns,
+        {"item": item, "label": label, "note": None, "difficulty": None},
+        GOLD_COLUMN_ALIASES,
+        ("item", "label"),
+        source,
+        where=" in the gold set",
+    )
 
 
 def _text(column: pd.Series) -> pd.Series:

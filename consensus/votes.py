@@ -45,6 +45,47 @@ def _describe_rows(positions: np.ndarray, first_line: int | None) -> str:
     return f"{word}{'s' if len(positions) > 1 else ''} {shown}{more}"
 
 
+def find_columns(
+    columns: Sequence[Any],
+    chosen: dict[str, str | None],
+    aliases: dict[str, tuple[str, ...]],
+    required: Sequence[str],
+    source: str,
+    where: str = "",
+    hint: str = "",
+) -> dict[str, str]:
+    """Map roles to column names: an explicit name wins, else the first alias present.
+
+    Aliases match case-insensitively. A required role with no match is an error
+    that lists the columns found; an optional one is simply left out.
+    """
+    found = {str(c).strip().lower(): c for c in columns}
+    names = ", ".join(map(str, columns))
+    result: dict[str, str] = {}
+    for role, name in chosen.items():
+        if name is not None:
+            if name not in columns:
+                raise InputError(
+                    f"{source}: no column named {name!r} (given for the {role}); "
+                    f"columns found: {names}"
+                )
+            result[role] = name
+            continue
+        match = next((found[a] for a in aliases[role] if a in found), None)
+        if match is not None:
+            result[role] = match
+        elif role in required:
+            raise InputError(
+                f"{source}: no {role} column{where}; expected one of "
+                f"{', '.join(aliases[role][:4])}; columns found: {names}"
+                + (hint.format(role=role) if hint else "")
+            )
+    picked = [result[r] for r in required]
+    if len(set(picked)) < len(picked):
+        raise InputError(f"{source}: one column was chosen for two roles: {result}")
+    return result
+
+
 def resolve_columns(
     columns: Sequence[str],
     item: str | None = None,
@@ -52,33 +93,15 @@ def resolve_columns(
     label: str | None = None,
     source: str = "the votes",
 ) -> dict[str, str]:
-    """Map the roles item/annotator/label to column names found in a table.
-
-    Explicit names win; otherwise the first alias present (case-insensitive).
-    """
-    found = {str(c).strip().lower(): str(c) for c in columns}
-    chosen = {"item": item, "annotator": annotator, "label": label}
-    result = {}
-    for role, name in chosen.items():
-        if name is not None:
-            if name not in columns:
-                raise InputError(
-                    f"{source}: no column named {name!r} (given for the {role}); "
-                    f"columns found: {', '.join(map(str, columns))}"
-                )
-            result[role] = name
-            continue
-        match = next((found[a] for a in COLUMN_ALIASES[role] if a in found), None)
-        if match is None:
-            raise InputError(
-                f"{source}: no {role} column; expected one of "
-                f"{', '.join(COLUMN_ALIASES[role][:3])}; columns found: "
-                f"{', '.join(map(str, columns))}. Name it with --{role}-column."
-            )
-        result[role] = match
-    if len(set(result.values())) < 3:
-        raise InputError(f"{source}: one column was chosen for two roles: {result}")
-    return result
+    """Map the roles item/annotator/label to the columns of a table of votes."""
+    return find_columns(
+        columns,
+        {"item": item, "annotator": annotator, "label": label},
+        COLUMN_ALIASES,
+        ("item", "annotator", "label"),
+        source,
+        hint=". Name it with --{role}-column.",
+    )
 
 
 def _clean_names(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
