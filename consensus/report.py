@@ -150,8 +150,8 @@ def format_summary(info: dict[str, Any]) -> str:
         f"{len(info['classes'])} classes",
         f"method {info['method']}: {info['iterations']} iterations, {status}",
         f"class priors: {priors}",
-        f"mean confidence {info['mean_confidence']:.3f}; {info['items_below_0.9']:,} items below "
-        f"0.9; {info['ties']:,} ties",
+        f"mean confidence {info['mean_confidence']:.3f}; {_count(info['items_below_0.9'], 'item')} "
+        f"below 0.9; {_count(info['ties'], 'tie')}",
     ]
     if info.get("gold_accuracy") is not None:
         lines.append(info["gold_accuracy_text"])
@@ -164,6 +164,10 @@ def format_summary(info: dict[str, Any]) -> str:
         for r in info["least_reliable"]:
             lines.append(
                 f"  {r['annotator']:<{width}}  accuracy {r['accuracy']:.3f} "
-                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]  {r['n_votes']:,} votes"
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]  {_count(r['n_votes'], 'vote')}"
             )
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
