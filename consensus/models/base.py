@@ -23,14 +23,14 @@ from . import _em
 
 ProgressCallback = Callable[[int, float], None]
 
+
 @dataclass(frozen=True)
 class EMParameters:
     """What an M-step produces and an E-step consumes.
 
     ``log_weights`` (A*L, K) is what the E-step multiplies the vote counts by:
-    log P(given l | true k) for plain EM, an expected log under variational
-    Bayes. ``confusion`` (A, K, L) and ``class_priors`` (K,) are the point
-    estimates reported to users.
+    log P(given l | true k). ``confusion`` (A, K, L) and ``class_priors`` (K,)
+    are the estimates reported to users.
     """
 
     log_weights: np.ndarray
@@ -70,17 +70,14 @@ def gold_codes_for(votes: VoteMatrix, gold: Any) -> np.ndarray | None:
     return codes
 
 
-def soft_majority(votes: VoteMatrix) -> np.ndarray:
-    """Vote shares per item, shape (n_items, K): crowd-kit's DS initialisation."""
-    counts = votes.label_counts
-    return counts / counts.sum(axis=1, keepdims=True)
+def soft_majority(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
+    """Vote shares per item, shape (n_items, K): crowd-kit's DS initialisation.
 
-
-def _label_shares(votes: VoteMatrix) -> np.ndarray:
-    """:func:`soft_majority` as EM's float32 work array, via one sparse product."""
-    k = votes.n_classes
-    by_label = np.tile(np.eye(k, dtype=np.float32), (votes.n_annotators, 1))  # (A*L, K)
-    counts = np.asarray(votes.item_annotator_label @ by_label)
+    One sparse product of the vote counts with a (annotator, label) → label map;
+    EM asks for its float32 work dtype, majority vote for float64.
+    """
+    by_label = np.tile(np.eye(votes.n_classes, dtype=dtype), (votes.n_annotators, 1))
+    counts = np.asarray(votes.item_annotator_label.astype(dtype, copy=False) @ by_label)
     counts /= counts.sum(axis=1, keepdims=True)
     return counts
 
@@ -116,7 +113,7 @@ class Aggregator:
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments, as scikit-learn estimators expose them."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        return {k: v for k, v in vars(self).items() if not k.endswith("_") and k[0] != "_"}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k != "progress")
@@ -192,7 +189,7 @@ class EMAggregator(Aggregator):
         raise NotImplementedError
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
-        return _label_shares(votes)
+        return soft_majority(votes, _em.WORK_DTYPE)
 
     def _e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
