@@ -7,6 +7,7 @@ Python API and the command line always give the same answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -36,9 +37,9 @@ class AggregateResult:
     calibration: CalibrationReport | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def posteriors(self) -> Any:
-        """Reported posteriors: the model's, temperature-scaled when gold calibrated them."""
+        """Reported posteriors: the model's, or calibrated on gold when it was given."""
         if self.calibration is None:
             return self.model.posteriors_
         calibrated = self.calibration.calibrator.apply(self.model.posteriors_)

@@ -76,7 +76,7 @@ def soft_majority(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
     One sparse product of the vote counts with a (annotator, label) → label map;
     EM asks for its float32 work dtype, majority vote for float64.
     """
-    by_label = np.tile(np.eye(votes.n_classes, dtype=dtype), (votes.n_annotators, 1))
+    by_label: np.ndarray = np.tile(np.eye(votes.n_classes, dtype=dtype), (votes.n_annotators, 1))
     counts = np.asarray(votes.item_annotator_label.astype(dtype, copy=False) @ by_label)
     counts /= counts.sum(axis=1, keepdims=True)
     return counts
