@@ -93,6 +93,15 @@ def load_gold(path: str, votes: Any) -> Any:
     return read_gold(path, votes)
 
 
+def report_result(result: Any, table: Any, output: str | None, as_json: bool) -> None:
+    """Write a report's table to ``output`` and print it as JSON or as text."""
+    from .io import write_table
+
+    if output:
+        write_table(table, output)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
 def progress_printer(label: str) -> Callable[[int, float], None] | None:
     """Iteration progress on stderr, only when a person is watching a terminal."""
     if not sys.stderr.isatty():
@@ -198,7 +207,6 @@ def score(votes: str, gold_path: str, output: str | None, min_gold: int, method:
       consensus score examples/data/sentiment_votes.csv \\
           --gold golden_sets/sentiment_gold.csv -o scores.csv
     """
-    from .io import write_table
     from .models import make_model
     from .scoring import score_annotators
 
@@ -208,9 +216,7 @@ def score(votes: str, gold_path: str, output: str | None, min_gold: int, method:
     consensus = make_model(method).fit(matrix)
     result = score_annotators(matrix, gold, consensus_labels=consensus.label_codes_,
                               min_gold=min_gold)
-    if output:
-        write_table(result.annotators, output)
-    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+    report_result(result, result.annotators, output, as_json)
 
 
 @cli.command()
@@ -245,7 +251,6 @@ def vet(answers: str, gold_path: str, min_accuracy: float, tolerance: float, alp
       consensus vet examples/data/sentiment_votes.csv \\
           --gold golden_sets/sentiment_gold.csv --min-accuracy 0.75 -o decisions.csv
     """
-    from .io import write_table
     from .vetting import vet as run_vet
 
     matrix = load_votes(answers, opts)
@@ -255,9 +260,7 @@ def vet(answers: str, gold_path: str, min_accuracy: float, tolerance: float, alp
         gold = load_gold(gold_path, matrix)
     result = run_vet(matrix, gold, min_accuracy=min_accuracy, tolerance=tolerance, alpha=alpha,
                      beta=beta, min_class_recall=min_class_recall)
-    if output:
-        write_table(result.candidates, output)
-    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+    report_result(result, result.candidates, output, as_json)
     sys.exit(result.exit_code)
 
 
@@ -283,14 +286,11 @@ def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
       consensus agreement examples/data/sentiment_votes.csv --bootstrap 2000 --json
     """
     from .agreement import agreement_report
-    from .io import write_table
 
     matrix = load_votes(votes, opts)
     result = agreement_report(matrix, n_bootstrap=n_bootstrap, confidence=confidence,
                               seed=seed, min_shared_items=min_shared_items)
-    if output:
-        write_table(result.annotators, output)
-    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+    report_result(result, result.annotators, output, as_json)
 
 
 @cli.command()
