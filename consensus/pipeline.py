@@ -53,7 +53,7 @@ class AggregateResult:
             table.insert(table.columns.get_loc("tie") + 1, "gold", gold_codes >= 0)
         return table
 
-    @property
+    @cached_property
     def annotators(self) -> pd.DataFrame:
         return report.annotator_table(self.votes, self.model)
 
@@ -104,7 +104,7 @@ def aggregate(
         if calibrate:
             calibration = calibrate_held_out(held, seed=seed)
     result = AggregateResult(votes, model, method, accuracy, calibration)
-    info = report.summary(votes, model, method, posteriors=result.posteriors)
+    info = report.summary(votes, model, method, result.annotators, result.posteriors)
     if gold_codes is not None:
         info["gold_items"] = int((gold_codes >= 0).sum())
         info["confidence_note"] = (
