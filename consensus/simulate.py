@@ -191,7 +191,7 @@ def bayes_posteriors(sim: Simulation) -> np.ndarray:
     log_weights = _em.log_weights_from_confusion(_em.safe_log(sim.confusion))
     posteriors, _ = _em.e_step(sim.votes.item_annotator_label.astype(np.float64), log_weights,
                                _em.safe_log(sim.priors))
-    return posteriors
+    return np.ascontiguousarray(posteriors.T)
 
 
 def bayes_accuracy(sim: Simulation) -> float:

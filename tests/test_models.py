@@ -177,11 +177,11 @@ def test_predict_on_new_votes_aligns_annotators_by_name(weather):
 def test_em_statistics_add_up_over_slices(weather):
     """Sufficient statistics from two halves of the items sum to the whole."""
     counts = weather.item_annotator_label
-    posteriors = MajorityVote().fit(weather).posteriors_
+    posteriors = MajorityVote().fit(weather).posteriors_.T  # class-major, as EM keeps them
     whole = _em.confusion_statistics(counts, posteriors, weather.n_classes)
     half = weather.n_items // 2
     parts = sum(
-        _em.confusion_statistics(counts[s], posteriors[s], weather.n_classes)
+        _em.confusion_statistics(counts[s], posteriors[:, s], weather.n_classes)
         for s in (slice(0, half), slice(half, None))
     )
     np.testing.assert_allclose(parts, whole, atol=1e-12)

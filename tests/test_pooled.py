@@ -144,6 +144,7 @@ def test_leave_one_out_e_step_is_less_confident_for_sparse_annotators(sparse_cro
     in_sample, _ = _em.e_step(
         votes.item_annotator_label, model.params_.log_weights, _em.safe_log(model.class_priors_)
     )
+    in_sample = in_sample.T
     held_out = model.posteriors_
     assert held_out[sparse].max(axis=1).mean() < in_sample[sparse].max(axis=1).mean()
 
@@ -156,7 +157,10 @@ def test_series_cavity_matches_exact_form(sparse_crowd, fitted):
     votes = sparse_crowd.votes
     params = model.params_
     previous = model.posteriors_
-    fast, _ = pooled_module.cavity_e_step(votes, params.concentration, params.log_prior, previous)
+    fast, _ = pooled_module.cavity_e_step(
+        votes, params.concentration, params.log_prior, np.ascontiguousarray(previous.T)
+    )
+    fast = fast.T
     conc = params.concentration
     a, lab, i = votes.annotator_codes, votes.label_codes, votes.item_codes
     c = conc[a, :, lab]

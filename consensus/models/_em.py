@@ -4,6 +4,11 @@ Each function takes the sparse item × (annotator, label) count matrix of some
 items and returns arrays; none keeps state or mutates its inputs. Statistics
 from disjoint slices of items add up, so the same functions can run per
 partition on a distributed engine and be summed.
+
+Per-item work arrays (log-joints, posteriors) are class-major, shape
+(K, n_items): each class is one contiguous row, so the E-step is K sparse
+mat-vecs and the softmax runs along long rows. (Row-major (n, 2) arrays make
+numpy's broadcasting loop two elements at a time: four times slower.)
 """
 
 from __future__ import annotations
@@ -35,42 +40,42 @@ def log_weights_from_confusion(log_confusion: np.ndarray) -> np.ndarray:
 
 
 def log_joint(counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
-    """log P(true class, votes) per item: shape (n_items, K).
+    """log P(true class, votes) per item, class-major: shape (K, n_items).
 
     ``counts[i, a*L + l]`` is how often annotator a gave label l on item i, so
-    one sparse product sums the log-likelihood of every vote of every item.
+    one sparse mat-vec per class sums the log-likelihood of every vote of every
+    item. K single-vector products beat one (n, K) product: scipy's multi-vector
+    kernel loops over the K columns for every vote.
     """
-    joint = np.asarray(counts @ log_weights.astype(counts.dtype, copy=False))
-    joint += log_prior.astype(joint.dtype, copy=False)
+    weights = log_weights.astype(counts.dtype, copy=False)
+    joint = np.empty((weights.shape[1], counts.shape[0]), dtype=counts.dtype)
+    for k in range(weights.shape[1]):
+        joint[k] = counts @ np.ascontiguousarray(weights[:, k])
+        joint[k] += log_prior[k]
     return joint
 
 
-def _row_max(x: np.ndarray) -> np.ndarray:
-    """Maximum of each row; a loop over the few columns beats ``max(axis=1)`` on tall arrays."""
-    top = x[:, 0].copy()
-    for k in range(1, x.shape[1]):
-        np.maximum(top, x[:, k], out=top)
-    return top
-
-
 def normalize_log(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise softmax in log space: (posteriors, log normaliser per row)."""
+    """Row-wise softmax in log space of an (n, K) array: (posteriors, log normaliser per row)."""
     dtype = log_p.dtype if log_p.dtype in (np.float32, np.float64) else np.float64
-    return normalize_log_inplace(np.array(log_p, dtype=dtype, copy=True))
+    posteriors, log_norm = normalize_log_inplace(np.array(log_p.T, dtype=dtype, order="C"))
+    return np.ascontiguousarray(posteriors.T), log_norm
 
 
 def normalize_log_inplace(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`normalize_log` overwriting its argument: no fresh million-row arrays.
+    """Softmax over the classes of a class-major (K, n) array, overwriting it.
 
-    On large inputs the page faults of new temporaries cost as much as the arithmetic.
+    Returns (posteriors, log normaliser per item). Every operation runs along
+    whole contiguous rows, and no million-item temporaries beyond two rows are
+    made: on large inputs their page faults cost as much as the arithmetic.
     """
-    top = _row_max(log_p)
-    log_p -= top[:, None]
+    top = log_p.max(axis=0)
+    log_p -= top
     # exp further below 0 than this only makes subnormals (slow, and 0 after normalising)
     np.maximum(log_p, -80.0 if log_p.dtype == np.float32 else -700.0, out=log_p)
     np.exp(log_p, out=log_p)
-    total = log_p @ np.ones(log_p.shape[1], dtype=log_p.dtype)
-    log_p /= total[:, None]
+    total = log_p.sum(axis=0)
+    log_p *= np.reciprocal(total)
     np.log(total, out=total)
     total += top
     return log_p, total
@@ -79,7 +84,7 @@ def normalize_log_inplace(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def e_step(
     counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """Posteriors of the items in ``counts`` and their total log-likelihood."""
+    """Class-major posteriors (K, n) of the items in ``counts`` and their total log-likelihood."""
     posteriors, log_norm = normalize_log_inplace(log_joint(counts, log_weights, log_prior))
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
@@ -89,40 +94,49 @@ def confusion_statistics(
 ) -> np.ndarray:
     """Expected (annotator, true class, given label) counts: shape (A, K, L).
 
-    The M-step's sufficient statistic; additive over slices of items.
+    The M-step's sufficient statistic, from class-major posteriors (K, n);
+    additive over slices of items. One transposed mat-vec per true class.
     """
-    stats = np.asarray(counts.T @ posteriors.astype(counts.dtype, copy=False), dtype=np.float64)
+    votes_by_cell = counts.T
+    stats = np.stack(
+        [votes_by_cell @ row.astype(counts.dtype, copy=False) for row in posteriors], axis=1
+    ).astype(np.float64)
     n_annotators = stats.shape[0] // n_classes
-    return stats.reshape(n_annotators, n_classes, posteriors.shape[1]).transpose(0, 2, 1)
+    return stats.reshape(n_annotators, n_classes, posteriors.shape[0]).transpose(0, 2, 1)
 
 
 def as_probabilities(posteriors: np.ndarray) -> np.ndarray:
-    """Float64 rows that sum to one to machine precision (from float32 work arrays)."""
+    """Item-major float64 rows (n, K) summing to one, from class-major work arrays (K, n)."""
     out = posteriors.astype(np.float64)
-    out /= out.sum(axis=1, keepdims=True)
-    return out
+    out *= np.reciprocal(out.sum(axis=0))
+    return np.ascontiguousarray(out.T)
 
 
 def class_totals(posteriors: np.ndarray) -> np.ndarray:
-    """Expected items per class (float64).
+    """Expected items per class (float64) from class-major posteriors (K, n).
 
-    A mat-vec sums the columns of a tall array many times faster than
-    ``sum(axis=0)``; BLAS's blocked accumulation keeps float32 input accurate
-    to about 1e-6, far below what a class prior needs.
+    Pairwise summation along each contiguous row keeps float32 input accurate
+    to about 1e-7, far below what a class prior needs.
     """
-    return (np.ones(posteriors.shape[0], dtype=posteriors.dtype) @ posteriors).astype(np.float64)
+    return posteriors.sum(axis=1).astype(np.float64)
 
 
-def clamp_to_gold(posteriors: np.ndarray, gold_codes: np.ndarray | None) -> np.ndarray:
-    """Return posteriors with gold items set to their known class (a copy when changed)."""
+def clamp_to_gold(
+    posteriors: np.ndarray, gold_codes: np.ndarray | None, class_major: bool = False
+) -> np.ndarray:
+    """Return posteriors with gold items set to their known class (a copy when changed).
+
+    ``posteriors`` is (n, K), or (K, n) when ``class_major`` (EM's work arrays).
+    """
     if gold_codes is None:
         return posteriors
-    known = gold_codes >= 0
-    if not known.any():
+    known = np.flatnonzero(gold_codes >= 0)
+    if not known.size:
         return posteriors
     clamped = posteriors.copy()
-    clamped[known] = 0.0
-    clamped[np.flatnonzero(known), gold_codes[known]] = 1.0
+    by_item = clamped.T if class_major else clamped
+    by_item[known] = 0.0
+    by_item[known, gold_codes[known]] = 1.0
     return clamped
 
 

@@ -189,12 +189,13 @@ class EMAggregator(Aggregator):
         raise NotImplementedError
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
-        return soft_majority(votes, _em.WORK_DTYPE)
+        """Class-major (K, n) vote shares."""
+        return np.ascontiguousarray(soft_majority(votes, _em.WORK_DTYPE).T)
 
     def _e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
     ) -> tuple[np.ndarray, float]:
-        """Item posteriors and log-likelihood given the parameters.
+        """Class-major item posteriors (K, n) and log-likelihood given the parameters.
 
         ``posteriors`` (the previous E-step's) is unused here; models whose
         E-step removes each item's own contribution from the counts need it.
@@ -216,7 +217,7 @@ class EMAggregator(Aggregator):
         posteriors: np.ndarray,
         previous: EMParameters | None = None,
     ) -> EMParameters:
-        """M-step: sufficient statistics of the posteriors, then parameters."""
+        """M-step: sufficient statistics of class-major posteriors, then parameters."""
         stats = _em.confusion_statistics(votes.item_annotator_label, posteriors, votes.n_classes)
         return self._m_step(stats, _em.class_totals(posteriors), previous)
 
@@ -224,7 +225,7 @@ class EMAggregator(Aggregator):
         """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
         self._validate()
         gold_codes = gold_codes_for(votes, gold)
-        posteriors = _em.clamp_to_gold(self._initial_posteriors(votes), gold_codes)
+        posteriors = _em.clamp_to_gold(self._initial_posteriors(votes), gold_codes, True)
         params = self._parameters(votes, posteriors)
         previous = None
         change = np.inf
@@ -233,7 +234,7 @@ class EMAggregator(Aggregator):
         iteration = 0
         for iteration in range(1, self.max_iter + 1):
             posteriors, log_lik = self._e_step(votes, params, posteriors)
-            posteriors = _em.clamp_to_gold(posteriors, gold_codes)
+            posteriors = _em.clamp_to_gold(posteriors, gold_codes, True)
             params = self._parameters(votes, posteriors, params)
             history.append(log_lik)
             if self.progress is not None:

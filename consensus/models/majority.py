@@ -32,7 +32,9 @@ class MajorityVote(Aggregator):
     def fit(self, votes: VoteMatrix, gold: Any = None) -> MajorityVote:
         gold_codes = gold_codes_for(votes, gold)
         posteriors = _em.clamp_to_gold(soft_majority(votes), gold_codes)
-        stats = _em.confusion_statistics(votes.item_annotator_label, posteriors, votes.n_classes)
+        stats = _em.confusion_statistics(
+            votes.item_annotator_label, np.ascontiguousarray(posteriors.T), votes.n_classes
+        )
         self.confusion_ = _em.normalize_confusion(stats, self.smoothing)
         self.class_priors_ = _em.normalize_rows(posteriors.sum(axis=0) + self.smoothing)
         log_weights = _em.log_weights_from_confusion(_em.safe_log(self.confusion_))

@@ -68,10 +68,10 @@ def fit_population_prior(
     return alpha
 
 
-#: Cells with fewer expected votes than this get the exact leave-one-out form;
-#: above it, t/c <= 1/4 and SERIES_TERMS terms of the series are within 0.006 nats.
-EXACT_BELOW = 2.0
-SERIES_TERMS = 4
+#: Votes in cells with fewer expected votes than this get the exact leave-one-out
+#: form; above it t/c <= 1/4, and SERIES_TERMS terms are within 0.007 nats.
+EXACT_BELOW = 4.0
+SERIES_TERMS = 2
 
 
 def cavity_e_step(
@@ -84,48 +84,55 @@ def cavity_e_step(
 
     A vote (annotator a, label l) on item i weighs class k by
     ``log((c - t) / (C - t))`` with ``c = c[a,k,l]``, ``C = C[a,k]`` the row total
-    and ``t = previous[i, k]``, the share the item itself put into those counts.
-    Expanding, that is ``log(c/C) - sum_n t**n (c**-n - C**-n) / n``; each term
-    of the series is one sparse product for all items at once. Votes in cells
-    too small for the series to converge quickly get the exact form.
+    and ``t = previous[k, i]``, the share the item itself put into those counts.
+    That is ``log(c/C) - t (1/c - 1/C)`` plus a remainder of order ``(t/c)**2``:
+    the first two terms are two sparse mat-vecs per class for all items at once;
+    votes in cells too small for the remainder to vanish get it added exactly.
 
     Parameters
     ----------
     concentration : ndarray (A, K, L)
         Prior plus expected counts, the counts computed from ``previous``.
-    previous : ndarray (n_items, K)
-        The posteriors those counts were computed from.
+    previous : ndarray (K, n_items)
+        The class-major posteriors those counts were computed from.
     """
     n_annotators, n_classes, n_labels = concentration.shape
     cells = concentration.transpose(0, 2, 1).reshape(n_annotators * n_labels, n_classes)
     totals = np.repeat(concentration.sum(axis=2), n_labels, axis=0)  # row a*L+l -> C[a]
-    # One sparse product gives, per item, the sums of log(c/C) and of every
-    # series coefficient (c^-n - C^-n)/n over the item's votes.
-    weights = [np.log(cells / totals)]
-    weights += [(cells**-n - totals**-n) / n for n in range(1, SERIES_TERMS + 1)]
+    inv_cells, inv_totals = 1.0 / cells, 1.0 / totals
     counts = votes.item_annotator_label
-    sums = np.asarray(counts @ np.hstack(weights).astype(counts.dtype))
-    joint = np.ascontiguousarray(sums[:, :n_classes])
-    # Horner: sum_n t^n a_n = t (a_1 + t (a_2 + ...))
-    series = np.zeros_like(previous)
+    joint = _em.log_joint(counts, np.log(cells * inv_totals), log_prior)
+    # Horner: sum_n t^n a_n = t (a_1 + t (a_2 + ...)), a_n summed over the item's votes
+    series = np.zeros_like(joint)
     for n in range(SERIES_TERMS, 0, -1):
-        series += sums[:, n * n_classes : (n + 1) * n_classes]
+        series += _em.log_joint(
+            counts, (inv_cells**n - inv_totals**n) / n, np.zeros(n_classes)
+        )
         series *= previous
     joint -= series
     column = votes.annotator_label_codes
     small = np.flatnonzero((cells.min(axis=1) < EXACT_BELOW)[column])
     if small.size:
         col, item = column[small], votes.item_codes[small]
-        c, total, own = cells[col], totals[col], previous[item]
-        exact = np.log(np.maximum(c - own, 1e-300) / np.maximum(total - own, 1e-300))
-        approx = np.zeros_like(own)
-        for n in range(SERIES_TERMS, 0, -1):
-            approx += (c**-n - total**-n) / n
-            approx *= own
-        np.add.at(joint, item, (exact - (np.log(c / total) - approx)).astype(joint.dtype))
-    joint += log_prior.astype(joint.dtype)
-    posteriors, log_norm = _em.normalize_log(joint)
-    return posteriors, float(log_norm.sum())
+        # Class-major (K, votes) gathers keep every array below contiguous.
+        own = np.take(previous, item, axis=1)
+        # log(1 - x) + x: the part of log(1 - t/c) the first-order term leaves out.
+        # (np.log is vectorised, log1p is not; float32 rounding here is below 1e-6 nats.)
+        remainder = np.zeros_like(own)
+        for inverse, sign in ((inv_cells, 1.0), (inv_totals, -1.0)):
+            x = np.take(inverse.T.astype(own.dtype), col, axis=1)
+            x *= own
+            np.minimum(x, 1.0 - 1e-6, out=x)
+            term = np.log(1.0 - x)
+            power = np.ones_like(x)
+            for n in range(1, SERIES_TERMS + 1):
+                power *= x
+                term += power / n
+            remainder += sign * term
+        for k in range(n_classes):
+            joint[k] += np.bincount(item, weights=remainder[k], minlength=joint.shape[1])
+    posteriors, log_norm = _em.normalize_log_inplace(joint)
+    return posteriors, float(log_norm.sum(dtype=np.float64))
 
 
 def _diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
