@@ -19,7 +19,10 @@ from . import __version__
 from .exceptions import ConsensusError
 
 INPUT_ERROR_STATUS = 2
-METHOD_NAMES = ("ds", "pooled", "one-coin", "mv")
+# Spelled out (not imported) so `consensus --help` does not load the models;
+# tests/test_cli.py checks both against consensus.models.
+METHOD_NAMES = ("pooled", "ds", "one-coin", "mv")
+DEFAULT_METHOD = "pooled"
 
 
 class BadInput(click.ClickException):
@@ -134,14 +137,16 @@ def cli() -> None:
               help="Confusion matrices in long form.")
 @click.option("--gold", "gold_path", default=None, metavar="FILE",
               help="Golden set (item,label): clamps those items and estimates accuracy.")
-@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default="ds",
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_METHOD,
               show_default=True,
-              help="Dawid-Skene, pooled (Bayesian) Dawid-Skene, one-coin, majority vote.")
+              help="Pooled Dawid-Skene (annotators shrunk towards the crowd), plain "
+                   "Dawid-Skene, one-coin Dawid-Skene, majority vote.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
               help="Stop when the log-likelihood per vote changes by less.")
-@click.option("--smoothing", type=click.FloatRange(min=0), default=0.01, show_default=True,
-              help="Dirichlet pseudo-count per confusion cell; 0 is plain maximum likelihood.")
+@click.option("--smoothing", type=click.FloatRange(min=0), default=None,
+              help="Uniform Dirichlet pseudo-count per confusion cell; 0 is plain maximum "
+                   "likelihood.  [default: 0.01; 0 for pooled, whose crowd prior replaces it]")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Cross-validation folds over the gold items.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -151,7 +156,7 @@ def cli() -> None:
 @reports_errors
 def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, method: str, max_iter: int,
-              tol: float, smoothing: float, folds: int, seed: int, as_json: bool,
+              tol: float, smoothing: float | None, folds: int, seed: int, as_json: bool,
               **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
@@ -190,7 +195,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
 @click.option("-o", "--output", default=None, metavar="FILE", help="Per-annotator scores.")
 @click.option("--min-gold", type=click.IntRange(min=1), default=10, show_default=True,
               help="Annotators with fewer gold answers are listed but not ranked.")
-@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default="ds",
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_METHOD,
               show_default=True, help="Model whose consensus is scored on gold too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @vote_options
@@ -296,7 +301,7 @@ def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
 @cli.command()
 @click.argument("votes", type=click.Path(dir_okay=False))
 @click.option("--gold", "gold_path", required=True, metavar="FILE", help="Golden set (item,label).")
-@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default="ds", show_default=True,
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_METHOD, show_default=True,
               help="Model whose confidence is checked.")
 @click.option("--calibrator", type=click.Choice(["auto", "isotonic", "platt", "temperature"]),
               default="auto", show_default=True,

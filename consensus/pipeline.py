@@ -20,7 +20,7 @@ from .crossval import (
     consensus_accuracy,
     held_out_posteriors,
 )
-from .models import make_model
+from .models import DEFAULT_METHOD, make_model
 from .models._em import clamp_to_gold
 from .models.base import Aggregator, ProgressCallback
 from .votes import VoteMatrix
@@ -68,11 +68,11 @@ class AggregateResult:
 def aggregate(
     votes: VoteMatrix,
     *,
-    method: str = "ds",
+    method: str = DEFAULT_METHOD,
     gold: Any = None,
     max_iter: int = 100,
     tol: float = 1e-5,
-    smoothing: float = 0.01,
+    smoothing: float | None = None,
     n_folds: int = 5,
     seed: int = 0,
     calibrate: bool = True,
@@ -88,6 +88,8 @@ def aggregate(
         right on the other items.
     n_folds, seed
         Folds of that cross-validation and the seed that assigns them.
+    smoothing : float, optional
+        Uniform pseudo-count per confusion cell; None keeps the model's default.
     calibrate : bool
         With gold, temperature-scale the reported posteriors so that confidence
         matches accuracy on held-out gold items.

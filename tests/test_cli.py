@@ -49,7 +49,7 @@ def test_stdout_when_no_output_and_summary_on_stderr():
 def test_json_summary(tmp_path):
     result = run("aggregate", SENTIMENT, "-o", str(tmp_path / "l.parquet"), "--json")
     info = json.loads(result.stdout)
-    assert info["items"] == 1000 and info["method"] == "ds" and info["converged"] is True
+    assert info["items"] == 1000 and info["method"] == "pooled" and info["converged"] is True
     assert set(info["class_priors"]) == {"0", "1"} and len(info["least_reliable"]) == 5
     assert len(pd.read_parquet(tmp_path / "l.parquet")) == 1000
 
@@ -111,3 +111,12 @@ def test_every_command_has_an_example_and_is_in_the_readme():
     for name, command in cli.commands.items():
         assert "Example:" in (command.help or ""), name
         assert re.search(rf"consensus {name}\b", readme), f"README does not show `{name}`"
+
+
+def test_cli_method_names_match_the_library():
+    from consensus.cli import DEFAULT_METHOD, METHOD_NAMES
+    from consensus.models import DEFAULT_METHOD as LIBRARY_DEFAULT
+    from consensus.models import METHODS
+
+    assert set(METHOD_NAMES) == set(METHODS)
+    assert DEFAULT_METHOD == LIBRARY_DEFAULT

@@ -41,6 +41,11 @@ def fitted(sparse_crowd: Simulation) -> tuple[PooledDawidSkene, DawidSkene]:
     return fit_quietly(PooledDawidSkene(), votes), fit_quietly(DawidSkene(smoothing=0), votes)
 
 
+@pytest.fixture(scope="module")
+def leave_one_out(sparse_crowd: Simulation) -> PooledDawidSkene:
+    return fit_quietly(PooledDawidSkene(leave_one_out=True), sparse_crowd.votes)
+
+
 def check_posteriors(model: PooledDawidSkene, votes: VoteMatrix) -> None:
     p = model.posteriors_
     assert p.shape == (votes.n_items, votes.n_classes)
@@ -134,10 +139,12 @@ def test_three_vote_annotator_is_pulled_towards_the_population(sparse_crowd, fit
                                                                    truth).sum()
 
 
-def test_leave_one_out_e_step_is_less_confident_for_sparse_annotators(sparse_crowd, fitted):
+def test_leave_one_out_e_step_is_less_confident_for_sparse_annotators(
+    sparse_crowd, leave_one_out
+):
     """An annotator's vote must not vouch for itself: removing the item's own share
     from the counts lowers the confidence on items voted by few-vote annotators."""
-    model = fitted[0]
+    model = leave_one_out
     votes = sparse_crowd.votes
     sparse = (votes.votes_per_annotator[votes.annotator_codes] <= 5).reshape(-1, 3).any(axis=1)
     assert sparse.sum() > 500
@@ -149,11 +156,11 @@ def test_leave_one_out_e_step_is_less_confident_for_sparse_annotators(sparse_cro
     assert held_out[sparse].max(axis=1).mean() < in_sample[sparse].max(axis=1).mean()
 
 
-def test_series_cavity_matches_exact_form(sparse_crowd, fitted):
+def test_series_cavity_matches_exact_form(sparse_crowd, leave_one_out):
     """The series expansion of the leave-one-out E-step agrees with the exact formula."""
     from consensus.models import pooled as pooled_module
 
-    model = fitted[0]
+    model = leave_one_out
     votes = sparse_crowd.votes
     params = model.params_
     previous = model.posteriors_
@@ -178,3 +185,21 @@ def test_pooled_beats_plain_ds_in_a_sparse_regime(sparse_crowd, fitted):
     pooled, plain = fitted
     gain = sparse_crowd.accuracy(pooled.label_codes_) - sparse_crowd.accuracy(plain.label_codes_)
     assert gain > 0.02
+
+
+def test_leave_one_out_also_beats_plain_ds_and_stays_finite(sparse_crowd, leave_one_out, fitted):
+    check_posteriors(leave_one_out, sparse_crowd.votes)
+    gain = sparse_crowd.accuracy(leave_one_out.label_codes_) - sparse_crowd.accuracy(
+        fitted[1].label_codes_
+    )
+    assert gain > 0.02
+
+
+def test_default_posteriors_are_the_plain_e_step_of_the_fitted_parameters(sparse_crowd, fitted):
+    model = fitted[0]
+    posteriors, _ = _em.e_step(
+        sparse_crowd.votes.item_annotator_label,
+        model.params_.log_weights,
+        model.params_.log_prior,
+    )
+    np.testing.assert_allclose(posteriors.T, model.posteriors_, atol=1e-5)
