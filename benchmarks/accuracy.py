@@ -23,6 +23,7 @@ Writes benchmarks/results/accuracy.md and accuracy.json.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -30,11 +31,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, datasets_dir, machine, markdown_table, save_json
 
-from consensus.io import read_votes
-from consensus.models import DawidSkene, MajorityVote, OneCoinDawidSkene
-from consensus.votes import DuplicatePolicy
+# Measure the consensus in this working tree, not an installed copy that may be older.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import RESULTS, datasets_dir, machine, markdown_table, save_json  # noqa: E402
+
+from consensus.io import read_votes  # noqa: E402
+from consensus.models import DawidSkene, MajorityVote, OneCoinDawidSkene  # noqa: E402
+from consensus.votes import DuplicatePolicy  # noqa: E402
 
 TARGET_POINTS = 0.3
 

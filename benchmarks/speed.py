@@ -17,7 +17,9 @@ of our sparse vote matrix happens inside ``fit`` and is counted. The child's
 whole-process peak RSS is reported too.
 
 Also timed: our DawidSkene with default parameters, run to convergence (the
-report prints them).
+report prints them), and PooledDawidSkene (the default method of
+``consensus aggregate``) both for the same fixed number of E-steps and at its
+defaults, so its cost against plain DS is measured on the same data.
 
 Usage::
 
@@ -32,13 +34,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import DATA, MIB, RESULTS, PeakMemory, machine, markdown_table, run_worker, save_json
+
+# Measure the consensus in this working tree, not an installed copy that may be older.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import (  # noqa: E402
+    DATA,
+    MIB,
+    RESULTS,
+    PeakMemory,
+    machine,
+    markdown_table,
+    run_worker,
+    save_json,
+)
 
 SCRIPT = Path(__file__).resolve()
 #: Above this many votes crowd-kit is skipped unless --crowdkit is given.
@@ -72,8 +88,8 @@ def make_data(items: int, per_item: int, annotators: int, classes: int, seed: in
 def worker(kind: str, data: Path, iters: int, out: Path) -> dict[str, Any]:
     """One fit in this (fresh) process; returns timings and memory, saves label codes."""
     arrays = np.load(data)
-    fit = fit_ours if kind.startswith("ours") else fit_crowdkit
-    result = fit(arrays, iters, default=kind == "ours-default")
+    fit = {"ours": fit_ours, "pooled": fit_pooled, "ck": fit_crowdkit}[kind.split("-")[0]]
+    result = fit(arrays, iters, default=kind.endswith("-default"))
     posteriors = result.pop("posteriors")
     codes = posteriors.argmax(axis=1)
     np.save(out, codes.astype(np.int32))
@@ -84,11 +100,23 @@ def worker(kind: str, data: Path, iters: int, out: Path) -> dict[str, Any]:
 
 def fit_ours(arrays: Any, iters: int, default: bool) -> dict[str, Any]:
     from consensus.models import DawidSkene
+
+    model = DawidSkene() if default else DawidSkene(smoothing=0.0, max_iter=iters - 1, tol=0.0)
+    return fit_model(model, arrays)
+
+
+def fit_pooled(arrays: Any, iters: int, default: bool) -> dict[str, Any]:
+    from consensus.models import PooledDawidSkene
+
+    model = PooledDawidSkene() if default else PooledDawidSkene(max_iter=iters - 1, tol=0.0)
+    return fit_model(model, arrays)
+
+
+def fit_model(model: Any, arrays: Any) -> dict[str, Any]:
     from consensus.votes import VoteMatrix
 
     votes = VoteMatrix.from_codes(arrays["item"], arrays["annotator"], arrays["label"],
                                   n_classes=int(arrays["n_classes"]))
-    model = DawidSkene() if default else DawidSkene(smoothing=0.0, max_iter=iters - 1, tol=0.0)
     probe = PeakMemory().start()
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -154,7 +182,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crowdkit", action=argparse.BooleanOptionalAction, default=None,
                         help=f"run crowd-kit (default: only up to {CROWDKIT_LIMIT:,} votes)")
-    parser.add_argument("--worker", choices=["ours", "ours-default", "ck"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "ours-default", "pooled", "pooled-default",
+                                             "ck"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,12 +207,15 @@ def main() -> None:
                                "bayes_accuracy": float(np.mean(arrays["bayes"] == arrays["truth"]))}
         row["ours"] = run("ours", data, args.iters)
         row["ours_default"] = run("ours-default", data, args.iters)
+        row["pooled"] = run("pooled", data, args.iters)
+        row["pooled_default"] = run("pooled-default", data, args.iters)
         if with_ck:
             row["ck"] = run("ck", data, args.iters)
             row["identical"], row["max_posterior_diff"] = compare(row["ours"], row["ck"])
             row["identical_default"], _ = compare(row["ours_default"], row["ck"])
         rows.append(row)
-        for run_report in (row["ours"], row["ours_default"], row.get("ck")):
+        for run_report in (row["ours"], row["ours_default"], row["pooled"],
+                           row["pooled_default"], row.get("ck")):
             if run_report:  # label and posterior files can be GBs; the JSON keeps the numbers
                 Path(run_report["labels"]).unlink(missing_ok=True)
                 Path(run_report["labels"]).with_suffix(".post.npy").unlink(missing_ok=True)
@@ -196,14 +228,19 @@ def main() -> None:
     save_json(f"speed_{n_votes}.json", rows)
 
 
+def pooled_ratio(row: dict[str, Any], suffix: str) -> str:
+    return f"{row['pooled' + suffix]['seconds'] / row['ours' + suffix]['seconds']:.2f}"
+
+
 def report(rows: list[dict[str, Any]], with_ck: bool) -> str:
-    from consensus.models import DawidSkene
+    from consensus.models import DawidSkene, PooledDawidSkene
 
     first = rows[0]
     lines = [
         f"{first['items']:,} items x {first['votes'] // first['items']} votes = "
         f"{first['votes']:,} votes, {first['annotators']} annotators (uniform activity), "
-        f"{first['iters']} E-steps each; default run: {DawidSkene()!r}. Machine: {machine()}.",
+        f"{first['iters']} E-steps each; default runs: {DawidSkene()!r}, "
+        f"{PooledDawidSkene()!r}. Machine: {machine()}.",
         "",
     ]
     if with_ck:
@@ -227,7 +264,9 @@ def report(rows: list[dict[str, Any]], with_ck: bool) -> str:
     body = []
     for r in rows:
         runs = [("ours, fixed E-steps, s=0", r["ours"]),
-                ("ours, default (to convergence)", r["ours_default"])]
+                ("ours, default (to convergence)", r["ours_default"]),
+                ("pooled, fixed E-steps", r["pooled"]),
+                ("pooled, default (to convergence)", r["pooled_default"])]
         if with_ck:
             runs.append(("crowd-kit, fixed E-steps", r["ck"]))
         for name, x in runs:
@@ -237,6 +276,10 @@ def report(rows: list[dict[str, Any]], with_ck: bool) -> str:
         body.append([r["classes"], "Bayes-optimal (true parameters)", "", "", "", "",
                      f"{100 * r['bayes_accuracy']:.2f}"])
     lines.append(markdown_table(header, body))
+    lines += ["", "Pooled DS (the default method) against plain DS, same data: "
+              + "; ".join(f"K={r['classes']} {pooled_ratio(r, '')}x at equal E-steps, "
+                          f"{pooled_ratio(r, '_default')}x at defaults" for r in rows)
+              + " (target: within 2x)."]
     if with_ck:
         lines += ["", "Labels of our default DS identical to crowd-kit's fixed-iteration run: "
                   + ", ".join(f"K={r['classes']} {100 * r['identical_default']:.3f}%"

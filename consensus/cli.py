@@ -301,8 +301,8 @@ def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
 @cli.command()
 @click.argument("votes", type=click.Path(dir_okay=False))
 @click.option("--gold", "gold_path", required=True, metavar="FILE", help="Golden set (item,label).")
-@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_METHOD, show_default=True,
-              help="Model whose confidence is checked.")
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), default=DEFAULT_METHOD,
+              show_default=True, help="Model whose confidence is checked.")
 @click.option("--calibrator", type=click.Choice(["auto", "isotonic", "platt", "temperature"]),
               default="auto", show_default=True,
               help="auto: isotonic with ≥300 gold items, else Platt.")
