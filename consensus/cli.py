@@ -151,13 +151,16 @@ def cli() -> None:
               help="Cross-validation folds over the gold items.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for anything random (cross-validation folds).")
+@click.option("--raw-confidence", is_flag=True,
+              help="Report the model's posteriors as they are: without gold calibration they "
+                   "are otherwise discounted for correlated votes on an item.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @vote_options
 @reports_errors
 def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, method: str, max_iter: int,
-              tol: float, smoothing: float | None, folds: int, seed: int, as_json: bool,
-              **opts: Any) -> None:
+              tol: float, smoothing: float | None, folds: int, seed: int, raw_confidence: bool,
+              as_json: bool, **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
     \b
@@ -175,7 +178,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     gold = load_gold(gold_path, matrix) if gold_path else None
     result = run(matrix, method=method, gold=gold, max_iter=max_iter, tol=tol,
                  smoothing=smoothing, n_folds=folds, seed=seed,
-                 progress=progress_printer(method))
+                 discount_correlated_votes=not raw_confidence, progress=progress_printer(method))
     if sys.stderr.isatty() and method != "mv":
         click.echo("", err=True)
     write_table(result.items, output)

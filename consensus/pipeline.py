@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import report
@@ -23,6 +24,7 @@ from .crossval import (
 from .models import DEFAULT_METHOD, make_model
 from .models._em import clamp_to_gold
 from .models.base import Aggregator, ProgressCallback
+from .overdispersion import VoteCorrelation, fit_vote_correlation
 from .votes import VoteMatrix
 
 
@@ -35,15 +37,21 @@ class AggregateResult:
     method: str
     accuracy: AccuracyEstimate | None
     calibration: CalibrationReport | None = None
+    correlation: VoteCorrelation | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def posteriors(self) -> Any:
-        """Reported posteriors: the model's, or calibrated on gold when it was given."""
-        if self.calibration is None:
-            return self.model.posteriors_
-        calibrated = self.calibration.calibrator.apply(self.model.posteriors_)
-        return clamp_to_gold(calibrated, getattr(self.model, "gold_codes_", None))
+        """Reported posteriors: calibrated on gold when there was enough of it, else the
+        model's discounted for correlated votes (see :mod:`consensus.overdispersion`)."""
+        posteriors = self.model.posteriors_
+        if self.calibration is not None:
+            posteriors = self.calibration.calibrator.apply(posteriors)
+        elif self.correlation is not None:
+            posteriors = self.correlation.discount(posteriors, self.votes.votes_per_item)
+        else:
+            return posteriors
+        return clamp_to_gold(posteriors, getattr(self.model, "gold_codes_", None))
 
     @property
     def items(self) -> pd.DataFrame:
@@ -76,6 +84,7 @@ def aggregate(
     n_folds: int = 5,
     seed: int = 0,
     calibrate: bool = True,
+    discount_correlated_votes: bool = True,
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -91,8 +100,12 @@ def aggregate(
     smoothing : float, optional
         Uniform pseudo-count per confusion cell; None keeps the model's default.
     calibrate : bool
-        With gold, temperature-scale the reported posteriors so that confidence
+        With enough gold, calibrate the reported posteriors so that confidence
         matches accuracy on held-out gold items.
+    discount_correlated_votes : bool
+        Without gold calibration, temper each item's posterior by the design
+        effect of its correlated votes (labels never change). Majority vote's
+        vote shares are left as they are.
     """
     params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
     model = make_model(method, progress=progress, **params).fit(votes, gold=gold)
@@ -105,15 +118,26 @@ def aggregate(
         accuracy = consensus_accuracy(held)
         if calibrate:
             calibration = calibrate_held_out(held, seed=seed)
-    result = AggregateResult(votes, model, method, accuracy, calibration)
+    correlation = None
+    if calibration is None and discount_correlated_votes and method != "mv":
+        correlation = fit_vote_correlation(votes, model.posteriors_)
+    result = AggregateResult(votes, model, method, accuracy, calibration, correlation)
     info = report.summary(votes, model, method, result.annotators, result.posteriors)
+    if correlation is not None:
+        info["vote_correlation"] = correlation.rho
+        typical = float(np.median(votes.votes_per_item))
+        info["confidence_note"] = (
+            f"model-based, discounted for correlated votes (intra-item correlation "
+            f"{correlation.rho:.3f}: {typical:g} votes weigh as "
+            f"{correlation.effective_votes(typical):.1f} independent ones), and not calibrated: "
+            + ("too few gold items" if gold_codes is not None else "no gold was given")
+        )
     if gold_codes is not None:
         info["gold_items"] = int((gold_codes >= 0).sum())
-        info["confidence_note"] = (
-            "model-based and uncalibrated (too few gold items to calibrate)"
-            if calibration is None
-            else f"calibrated on gold ({calibration.calibrator.describe()})"
-        )
+        if calibration is not None:
+            info["confidence_note"] = f"calibrated on gold ({calibration.calibrator.describe()})"
+        elif correlation is None:
+            info["confidence_note"] = "model-based and uncalibrated (too few gold items)"
     if accuracy is not None:
         info["gold_accuracy"] = accuracy.to_dict()
         info["gold_accuracy_text"] = accuracy.summary()

@@ -1,0 +1,168 @@
+"""How correlated are the votes on an item? The discount behind honest confidence without gold.
+
+Dawid–Skene multiplies the evidence of every vote as if the votes on an item
+were independent given its class. Real votes are not: easy items draw
+unanimous votes and hard ones split, so five agreeing votes are worth fewer
+than five independent ones, and the posterior is overconfident. That
+correlation shows without gold: the items' label counts are overdispersed
+against a multinomial. We fit a Dirichlet–multinomial mixture over classes to
+the label counts (EM over the classes, Minka's fixed point for each class's
+Dirichlet), read off the intra-item correlation ``rho = 1 / (1 + concentration)``
+averaged over the classes, and temper each item's posterior by the Kish design
+effect: ``n`` votes correlated by ``rho`` carry the evidence of
+``n / (1 + (n - 1) rho)`` independent ones. Labels never change.
+
+It removes only what the votes themselves reveal. A crowd that agrees on a
+wrong answer looks exactly like one that agrees on the right one; only gold
+can show that (see :mod:`consensus.calibration`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+from .votes import VoteMatrix
+
+#: Bounds on the Dirichlet pseudo-counts: below, digamma explodes; above, the
+#: counts are indistinguishable from a multinomial anyway.
+ALPHA_MIN, ALPHA_MAX = 1e-3, 1e4
+
+
+@dataclass(frozen=True)
+class VoteCorrelation:
+    """The fitted overdispersion: ``rho`` and the Dirichlet per true class it came from."""
+
+    rho: float
+    concentration: np.ndarray  # (K,) total pseudo-count per true class
+    class_weights: np.ndarray  # (K,) the mixture's class shares
+
+    def discount(self, posteriors: np.ndarray, n_votes: np.ndarray) -> np.ndarray:
+        """Posteriors (n, K) tempered by each item's design effect; argmax unchanged."""
+        return temper_by_design_effect(posteriors, n_votes, self.rho)
+
+    def effective_votes(self, n: float) -> float:
+        """How many independent votes ``n`` correlated ones are worth."""
+        return n / (1.0 + (n - 1.0) * self.rho)
+
+
+def label_count_patterns(votes: VoteMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of the items' label counts: (patterns (U, K), inverse (n,), items per pattern).
+
+    Most items share a handful of patterns (three votes and two classes make
+    four), so the mixture is fitted on the patterns, weighted by their counts.
+    """
+    counts = votes.label_counts.astype(np.int64)
+    base = int(counts.max(initial=0)) + 1
+    if base ** votes.n_classes < 2**62:  # one integer key per row: a 1-D unique is fast
+        key = counts @ (base ** np.arange(votes.n_classes, dtype=np.int64))
+        _, first, inverse, weight = np.unique(
+            key, return_index=True, return_inverse=True, return_counts=True
+        )
+        return counts[first].astype(np.float64), inverse.ravel(), weight.astype(np.float64)
+    patterns, inverse, weight = np.unique(
+        counts, axis=0, return_inverse=True, return_counts=True
+    )
+    return patterns.astype(np.float64), inverse.ravel(), weight.astype(np.float64)
+
+
+def _diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
+    """Each class's Dirichlet favours its own label at least as much as any other."""
+    off = alpha.copy()
+    np.fill_diagonal(off, 0.0)
+    out = alpha.copy()
+    np.fill_diagonal(out, np.maximum(np.diagonal(alpha), off.max(axis=1)))
+    return out
+
+
+def _dirichlet_step(patterns: np.ndarray, weights: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """One Minka (2000) fixed-point step for every class's Dirichlet at once.
+
+    ``weights`` (U, K): expected number of items of class k with pattern u.
+    Each step raises the likelihood (Newton's method, tried, can overshoot
+    into "no correlation at all").
+    """
+    totals = patterns.sum(axis=1)
+    alpha_sum = alpha.sum(axis=1)
+    numerator = np.einsum(
+        "uk,ukl->kl", weights, digamma(patterns[:, None, :] + alpha[None]) - digamma(alpha)[None]
+    )
+    denominator = (
+        weights * (digamma(totals[:, None] + alpha_sum[None]) - digamma(alpha_sum)[None])
+    ).sum(axis=0)
+    updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
+    updated = np.where(np.isfinite(updated) & (updated > 0), updated, alpha)
+    return _diagonal_dominant(np.clip(updated, ALPHA_MIN, ALPHA_MAX))
+
+
+def _log_likelihood(patterns: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """log P(pattern | class k) up to a term that does not depend on k: (U, K)."""
+    alpha_sum = alpha.sum(axis=1)
+    totals = patterns.sum(axis=1)
+    return (
+        gammaln(alpha_sum)[None]
+        - gammaln(totals[:, None] + alpha_sum[None])
+        + (gammaln(patterns[:, None, :] + alpha[None]) - gammaln(alpha)[None]).sum(axis=2)
+    )
+
+
+def fit_vote_correlation(
+    votes: VoteMatrix,
+    posteriors: np.ndarray,
+    max_iter: int = 100,
+    tol: float = 1e-7,
+    inner_steps: int = 20,
+) -> VoteCorrelation:
+    """Fit the Dirichlet–multinomial class mixture to the label counts, starting from a model.
+
+    ``posteriors`` (n_items, K), usually the fitted model's, start the EM, so its
+    classes line up with the model's. ``tol`` is on the log-likelihood per item.
+    """
+    patterns, inverse, weight = label_count_patterns(votes)
+    n_classes = votes.n_classes
+    # mean starting posterior per pattern: one bincount per class
+    start = np.stack(
+        [np.bincount(inverse, weights=posteriors[:, k], minlength=len(weight)) for k in
+         range(n_classes)],
+        axis=1,
+    ) / weight[:, None]
+    responsibility = start
+    alpha = np.full((n_classes, n_classes), 0.5) + 2.0 * np.eye(n_classes)
+    class_weights = np.full(n_classes, 1.0 / n_classes)
+    previous = -np.inf
+    for _ in range(max_iter):
+        expected = responsibility * weight[:, None]
+        for _ in range(inner_steps):  # warm-started: the fixed point converges slowly
+            alpha = _dirichlet_step(patterns, expected, alpha)
+        class_weights = expected.sum(axis=0) + 1e-12
+        class_weights /= class_weights.sum()
+        joint = _log_likelihood(patterns, alpha) + np.log(class_weights)[None]
+        top = joint.max(axis=1, keepdims=True)
+        scaled = np.exp(joint - top)
+        normaliser = scaled.sum(axis=1, keepdims=True)
+        responsibility = scaled / normaliser
+        log_lik = float(((np.log(normaliser) + top)[:, 0] * weight).sum())
+        if log_lik - previous < tol * votes.n_items:
+            break
+        previous = log_lik
+    concentration = alpha.sum(axis=1)
+    rho = float(class_weights @ (1.0 / (1.0 + concentration)))
+    return VoteCorrelation(rho=rho, concentration=concentration, class_weights=class_weights)
+
+
+def temper_by_design_effect(
+    posteriors: np.ndarray, n_votes: np.ndarray, rho: float
+) -> np.ndarray:
+    """Raise each item's posterior to 1 / (1 + (n - 1) rho) and renormalise.
+
+    The same as scaling the item's whole log-joint (prior and votes), so the
+    most probable class never changes; an item with one vote is untouched.
+    """
+    exponent = 1.0 / (1.0 + (np.asarray(n_votes, dtype=np.float64) - 1.0) * max(rho, 0.0))
+    log_p = np.log(np.maximum(posteriors, 1e-300)) * exponent[:, None]
+    log_p -= log_p.max(axis=1, keepdims=True)
+    tempered = np.exp(log_p)
+    tempered /= tempered.sum(axis=1, keepdims=True)
+    return tempered
