@@ -16,6 +16,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+try:  # scipy's CSR mat-vec kernel, which accumulates into a given output
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - a future scipy may move it; the public path remains
+    _csr_matvec = None
+
 #: Probabilities are floored here before taking logs: log(1e-300) ≈ -690 keeps
 #: every log-posterior finite where a plain log would give -inf and then NaN.
 PROBABILITY_FLOOR = 1e-300
@@ -50,9 +55,22 @@ def log_joint(counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndar
     weights = log_weights.astype(counts.dtype, copy=False)
     joint = np.empty((weights.shape[1], counts.shape[0]), dtype=counts.dtype)
     for k in range(weights.shape[1]):
-        joint[k] = counts @ np.ascontiguousarray(weights[:, k])
-        joint[k] += log_prior[k]
+        joint[k] = log_prior[k]
+        add_product(counts, np.ascontiguousarray(weights[:, k]), joint[k])
     return joint
+
+
+def add_product(matrix: sp.csr_matrix, vector: np.ndarray, out: np.ndarray) -> None:
+    """``out += matrix @ vector`` written in place: no million-row temporary per class.
+
+    Uses scipy's own CSR kernel when the dtypes line up, else the public product.
+    """
+    same = matrix.dtype == vector.dtype == out.dtype and matrix.indptr.dtype == matrix.indices.dtype
+    if _csr_matvec is None or not same or not out.flags.c_contiguous:
+        out += matrix @ vector
+        return
+    _csr_matvec(matrix.shape[0], matrix.shape[1], matrix.indptr, matrix.indices, matrix.data,
+                vector, out)
 
 
 def normalize_log(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,9 +125,10 @@ def confusion_statistics(
 
 def as_probabilities(posteriors: np.ndarray) -> np.ndarray:
     """Item-major float64 rows (n, K) summing to one, from class-major work arrays (K, n)."""
-    out = posteriors.astype(np.float64)
-    out *= np.reciprocal(out.sum(axis=0))
-    return np.ascontiguousarray(out.T)
+    scale = np.reciprocal(posteriors.sum(axis=0, dtype=np.float64))
+    out = posteriors.T.astype(np.float64, order="C")  # one transposing copy
+    out *= scale[:, None]
+    return out
 
 
 def class_totals(posteriors: np.ndarray) -> np.ndarray:

@@ -82,13 +82,14 @@ def soft_majority(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
     return counts
 
 
-def _top_two_gap(posteriors: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Best minus second-best posterior per item, without sorting a copy of the array."""
-    rows = np.arange(posteriors.shape[0])
-    best = posteriors[rows, top]
-    second = np.full(posteriors.shape[0], -np.inf)
+def _top_two_gap(posteriors: np.ndarray) -> np.ndarray:
+    """Best minus second-best posterior per item: a running top two over the columns."""
+    best = np.full(posteriors.shape[0], -np.inf)
+    second = best.copy()
     for k in range(posteriors.shape[1]):
-        np.maximum(second, np.where(top == k, -np.inf, posteriors[:, k]), out=second)
+        column = posteriors[:, k]
+        np.maximum(second, np.minimum(best, column), out=second)
+        np.maximum(best, column, out=best)
     return best - second
 
 
@@ -144,7 +145,7 @@ class Aggregator:
         self.label_codes_ = posteriors.argmax(axis=1)
         self.labels_ = votes.classes[self.label_codes_]
         self.classes_ = votes.classes
-        self.ties_ = _top_two_gap(posteriors, self.label_codes_) <= 1e-12
+        self.ties_ = _top_two_gap(posteriors) <= 1e-12
 
 
 
@@ -189,8 +190,14 @@ class EMAggregator(Aggregator):
         raise NotImplementedError
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
-        """Class-major (K, n) vote shares."""
-        return np.ascontiguousarray(soft_majority(votes, _em.WORK_DTYPE).T)
+        """Class-major (K, n) vote shares: the E-step's mat-vecs with label indicators."""
+        counts = votes.item_annotator_label
+        said = np.tile(np.eye(votes.n_classes, dtype=counts.dtype), (votes.n_annotators, 1))
+        shares = np.zeros((votes.n_classes, votes.n_items), dtype=counts.dtype)
+        for k in range(votes.n_classes):  # votes for class k per item
+            _em.add_product(counts, np.ascontiguousarray(said[:, k]), shares[k])
+        shares /= np.diff(counts.indptr).astype(shares.dtype)
+        return shares
 
     def _e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
