@@ -152,8 +152,9 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for anything random (cross-validation folds).")
 @click.option("--raw-confidence", is_flag=True,
-              help="Report the model's posteriors as they are: without gold calibration they "
-                   "are otherwise discounted for correlated votes on an item.")
+              help="Report the model's posteriors as they are. Without gold calibration the "
+                   "confidence is otherwise computed leaving each item out of its annotators' "
+                   "confusion estimates and discounted for correlated votes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @vote_options
 @reports_errors
@@ -178,7 +179,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     gold = load_gold(gold_path, matrix) if gold_path else None
     result = run(matrix, method=method, gold=gold, max_iter=max_iter, tol=tol,
                  smoothing=smoothing, n_folds=folds, seed=seed,
-                 discount_correlated_votes=not raw_confidence, progress=progress_printer(method))
+                 honest_confidence=not raw_confidence, progress=progress_printer(method))
     if sys.stderr.isatty() and method != "mv":
         click.echo("", err=True)
     write_table(result.items, output)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import report
-from .calibration import CalibrationReport, calibrate_held_out
+from .calibration import CalibrationReport, calibrate_held_out, with_confidence
 from .crossval import (
     MIN_GOLD_FOR_ESTIMATE,
     AccuracyEstimate,
@@ -38,17 +38,25 @@ class AggregateResult:
     accuracy: AccuracyEstimate | None
     calibration: CalibrationReport | None = None
     correlation: VoteCorrelation | None = None
+    #: Confidence of each consensus label with the item left out of its annotators'
+    #: confusion estimates (models that can compute it), used when there is no calibration.
+    held_out_confidence: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def posteriors(self) -> Any:
-        """Reported posteriors: calibrated on gold when there was enough of it, else the
-        model's discounted for correlated votes (see :mod:`consensus.overdispersion`)."""
+        """Reported posteriors: calibrated on gold when there was enough of it; else the
+        model's, with the label's confidence computed leaving each item out of its
+        annotators' confusion estimates and discounted for correlated votes (see
+        :mod:`consensus.overdispersion`). Labels are the model's either way."""
         posteriors = self.model.posteriors_
         if self.calibration is not None:
             posteriors = self.calibration.calibrator.apply(posteriors)
-        elif self.correlation is not None:
-            posteriors = self.correlation.discount(posteriors, self.votes.votes_per_item)
+        elif self.correlation is not None or self.held_out_confidence is not None:
+            if self.held_out_confidence is not None:
+                posteriors = with_confidence(posteriors, self.held_out_confidence)
+            if self.correlation is not None:
+                posteriors = self.correlation.discount(posteriors, self.votes.votes_per_item)
         else:
             return posteriors
         return clamp_to_gold(posteriors, getattr(self.model, "gold_codes_", None))
@@ -84,7 +92,7 @@ def aggregate(
     n_folds: int = 5,
     seed: int = 0,
     calibrate: bool = True,
-    discount_correlated_votes: bool = True,
+    honest_confidence: bool = True,
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -102,10 +110,11 @@ def aggregate(
     calibrate : bool
         With enough gold, calibrate the reported posteriors so that confidence
         matches accuracy on held-out gold items.
-    discount_correlated_votes : bool
-        Without gold calibration, temper each item's posterior by the design
-        effect of its correlated votes (labels never change). Majority vote's
-        vote shares are left as they are.
+    honest_confidence : bool
+        Without gold calibration, report each label's confidence with the item
+        left out of its annotators' confusion estimates (pooled DS) and tempered
+        by the design effect of its correlated votes. Labels never change;
+        majority vote's vote shares are left as they are.
     """
     params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
     model = make_model(method, progress=progress, **params).fit(votes, gold=gold)
@@ -118,16 +127,21 @@ def aggregate(
         accuracy = consensus_accuracy(held)
         if calibrate:
             calibration = calibrate_held_out(held, seed=seed)
-    correlation = None
-    if calibration is None and discount_correlated_votes and method != "mv":
+    correlation = held_out = None
+    if calibration is None and honest_confidence and method != "mv":
         correlation = fit_vote_correlation(votes, model.posteriors_)
-    result = AggregateResult(votes, model, method, accuracy, calibration, correlation)
+        if hasattr(model, "leave_one_out_proba"):
+            rows = np.arange(votes.n_items)
+            held_out = model.leave_one_out_proba(votes)[rows, model.label_codes_]
+    result = AggregateResult(votes, model, method, accuracy, calibration, correlation, held_out)
     info = report.summary(votes, model, method, result.annotators, result.posteriors)
     if correlation is not None:
         info["vote_correlation"] = correlation.rho
         typical = float(np.median(votes.votes_per_item))
         info["confidence_note"] = (
-            f"model-based, discounted for correlated votes (intra-item correlation "
+            ("model-based (each item left out of its annotators' confusion estimates), "
+             if held_out is not None else "model-based, ")
+            + f"discounted for correlated votes (intra-item correlation "
             f"{correlation.rho:.3f}: {typical:g} votes weigh as "
             f"{correlation.effective_votes(typical):.1f} independent ones), and not calibrated: "
             + ("too few gold items" if gold_codes is not None else "no gold was given")

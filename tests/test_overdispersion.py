@@ -83,10 +83,19 @@ def test_unanimous_votes_stay_finite():
 def test_aggregate_reports_the_discount_and_can_skip_it(correlated):
     votes, _ = correlated
     result = aggregate(votes)
-    raw = aggregate(votes, discount_correlated_votes=False)
+    raw = aggregate(votes, honest_confidence=False)
     assert result.info["vote_correlation"] == pytest.approx(result.correlation.rho)
     assert "correlated votes" in result.info["confidence_note"]
     np.testing.assert_array_equal(raw.posteriors, raw.model.posteriors_)
     assert result.posteriors.max(axis=1).mean() < raw.posteriors.max(axis=1).mean()
     np.testing.assert_array_equal(result.items["label"], raw.items["label"])
     assert "vote_correlation" not in aggregate(votes, method="mv").info
+
+
+def test_reported_confidence_keeps_the_models_labels_and_leaves_items_out(correlated):
+    votes, _ = correlated
+    result = aggregate(votes)
+    assert result.held_out_confidence is not None
+    np.testing.assert_array_equal(result.posteriors.argmax(axis=1), result.model.label_codes_)
+    assert "left out" in result.info["confidence_note"]
+    assert aggregate(votes, method="ds").held_out_confidence is None  # pooled only

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from consensus.exceptions import ConvergenceWarning, NotFittedError
+from consensus.exceptions import ConvergenceWarning, InputError, NotFittedError
 from consensus.models import DawidSkene, PooledDawidSkene, _em
 from consensus.simulate import Simulation, simulate
 from consensus.votes import VoteMatrix
@@ -203,3 +203,17 @@ def test_default_posteriors_are_the_plain_e_step_of_the_fitted_parameters(sparse
         model.params_.log_prior,
     )
     np.testing.assert_allclose(posteriors.T, model.posteriors_, atol=1e-5)
+
+
+def test_leave_one_out_proba_doubts_sparse_annotators_and_needs_the_training_votes(
+    sparse_crowd, fitted
+):
+    model, votes = fitted[0], sparse_crowd.votes
+    held_out = model.leave_one_out_proba(votes)
+    assert held_out.shape == model.posteriors_.shape and np.isfinite(held_out).all()
+    np.testing.assert_allclose(held_out.sum(axis=1), 1.0, atol=1e-12)
+    sparse = (votes.votes_per_annotator[votes.annotator_codes] <= 5).reshape(-1, 3).any(axis=1)
+    assert held_out[sparse].max(axis=1).mean() < model.posteriors_[sparse].max(axis=1).mean()
+    other = VoteMatrix.from_codes([0, 0, 1, 1], [0, 1, 0, 1], [0, 1, 1, 1])
+    with pytest.raises(InputError):
+        model.leave_one_out_proba(other)

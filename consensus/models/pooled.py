@@ -252,6 +252,24 @@ class PooledDawidSkene(EMAggregator):
         assert params.concentration is not None  # set by every M-step of this model
         return cavity_e_step(votes, params.concentration, params.log_prior, posteriors)
 
+    def leave_one_out_proba(self, votes: VoteMatrix) -> np.ndarray:
+        """Posteriors of the training items, each vote weighed by its annotator's
+        confusion estimated *without* that item: one leave-one-out E-step at the
+        fitted parameters (the fit itself is unchanged). ``votes`` must be the
+        votes the model was fitted on.
+        """
+        self._check_fitted()
+        if votes is not self._training_votes():
+            raise InputError("leave_one_out_proba needs the votes the model was fitted on")
+        if self.leave_one_out:
+            return self.posteriors_.copy()
+        assert self.params_.concentration is not None  # set by every M-step of this model
+        previous = np.ascontiguousarray(self.posteriors_.T, dtype=_em.WORK_DTYPE)
+        posteriors, _ = cavity_e_step(
+            votes, self.params_.concentration, self.params_.log_prior, previous
+        )
+        return _em.as_probabilities(posteriors)
+
     @property
     def population_prior_(self) -> np.ndarray:
         """The learned population Dirichlet per true class, shape (K, L).
