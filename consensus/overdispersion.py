@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from .models.pooled import diagonal_dominant
 from .votes import VoteMatrix
 
 #: Bounds on the Dirichlet pseudo-counts: below, digamma explodes; above, the
@@ -68,15 +69,6 @@ def label_count_patterns(votes: VoteMatrix) -> tuple[np.ndarray, np.ndarray, np.
     return patterns.astype(np.float64), inverse.ravel(), weight.astype(np.float64)
 
 
-def _diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
-    """Each class's Dirichlet favours its own label at least as much as any other."""
-    off = alpha.copy()
-    np.fill_diagonal(off, 0.0)
-    out = alpha.copy()
-    np.fill_diagonal(out, np.maximum(np.diagonal(alpha), off.max(axis=1)))
-    return out
-
-
 def _dirichlet_step(patterns: np.ndarray, weights: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """One Minka (2000) fixed-point step for every class's Dirichlet at once.
 
@@ -94,7 +86,7 @@ def _dirichlet_step(patterns: np.ndarray, weights: np.ndarray, alpha: np.ndarray
     ).sum(axis=0)
     updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
     updated = np.where(np.isfinite(updated) & (updated > 0), updated, alpha)
-    return _diagonal_dominant(np.clip(updated, ALPHA_MIN, ALPHA_MAX))
+    return diagonal_dominant(np.clip(updated, ALPHA_MIN, ALPHA_MAX))
 
 
 def _log_likelihood(patterns: np.ndarray, alpha: np.ndarray) -> np.ndarray:

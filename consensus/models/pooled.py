@@ -65,7 +65,7 @@ def fit_population_prior(
         ).sum(axis=0)
         updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
         updated = np.clip(np.where(np.isfinite(updated), updated, alpha), ALPHA_MIN, ALPHA_MAX)
-        updated = _diagonal_dominant(updated)
+        updated = diagonal_dominant(updated)
         if np.all(np.abs(updated - alpha) <= rtol * alpha):
             return updated
         alpha = updated
@@ -140,7 +140,7 @@ def cavity_e_step(
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
 
-def _diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
+def diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
     """Raise each prior row's diagonal to at least its largest other entry.
 
     The one assumption that makes a crowd's labels identifiable: a typical
