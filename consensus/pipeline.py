@@ -39,7 +39,8 @@ class AggregateResult:
     calibration: CalibrationReport | None = None
     correlation: VoteCorrelation | None = None
     #: Confidence of each consensus label with the item left out of its annotators'
-    #: confusion estimates (models that can compute it), used when there is no calibration.
+    #: confusion estimates (models that can compute it); set only without calibration,
+    #: like ``correlation``.
     held_out_confidence: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -52,12 +53,11 @@ class AggregateResult:
         posteriors = self.model.posteriors_
         if self.calibration is not None:
             posteriors = self.calibration.calibrator.apply(posteriors)
-        elif self.correlation is not None or self.held_out_confidence is not None:
-            if self.held_out_confidence is not None:
-                posteriors = with_confidence(posteriors, self.held_out_confidence)
-            if self.correlation is not None:
-                posteriors = self.correlation.discount(posteriors, self.votes.votes_per_item)
-        else:
+        if self.held_out_confidence is not None:
+            posteriors = with_confidence(posteriors, self.held_out_confidence)
+        if self.correlation is not None:
+            posteriors = self.correlation.discount(posteriors, self.votes.votes_per_item)
+        if posteriors is self.model.posteriors_:
             return posteriors
         return clamp_to_gold(posteriors, getattr(self.model, "gold_codes_", None))
 
