@@ -5,7 +5,7 @@ Run from the repository root:  python examples/quickstart.py
 
 from pathlib import Path
 
-from consensus import DawidSkene, MajorityVote, read_votes
+from consensus import MajorityVote, PooledDawidSkene, read_votes
 from consensus.agreement import agreement_report
 from consensus.gold import read_gold
 from consensus.pipeline import aggregate
@@ -15,14 +15,18 @@ HERE = Path(__file__).resolve().parent
 votes = read_votes(HERE / "data" / "sentiment_votes.csv")
 print(votes)
 
-# 1. Aggregate: Dawid-Skene beside majority vote, one interface.
-ds = DawidSkene().fit(votes)
+# 1. Aggregate: pooled Dawid-Skene (the default) beside majority vote, one interface.
+ds = PooledDawidSkene().fit(votes)
 mv = MajorityVote().fit(votes)
 changed = (ds.labels_ != mv.labels_).sum()
-print(f"Dawid-Skene changes {changed} of {votes.n_items} majority-vote labels; "
+print(f"Pooled Dawid-Skene changes {changed} of {votes.n_items} majority-vote labels; "
       f"{int(mv.ties_.sum())} majority votes were ties")
 priors = {c: round(float(p), 3) for c, p in zip(votes.classes, ds.class_priors_, strict=True)}
 print("class priors:", priors)
+# Without gold, aggregate() reports an honest-er confidence than the raw posterior.
+plain = aggregate(votes)
+print(f"mean confidence {ds.posteriors_.max(axis=1).mean():.3f} raw, "
+      f"{plain.posteriors.max(axis=1).mean():.3f} reported: {plain.info['confidence_note']}")
 
 # 2. Gold: anchor the model, estimate its accuracy, calibrate its confidence.
 gold = read_gold(HERE.parent / "golden_sets" / "sentiment_gold.csv", votes)
