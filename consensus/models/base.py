@@ -70,16 +70,25 @@ def gold_codes_for(votes: VoteMatrix, gold: Any) -> np.ndarray | None:
     return codes
 
 
-def soft_majority(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
-    """Vote shares per item, shape (n_items, K): crowd-kit's DS initialisation.
+def vote_shares(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
+    """Share of each item's votes per class, class-major (K, n_items).
 
-    One sparse product of the vote counts with a (annotator, label) → label map;
-    EM asks for its float32 work dtype, majority vote for float64.
+    Majority vote's posteriors and crowd-kit's DS initialisation: one sparse
+    mat-vec per class with the (annotator, label) → "said class k" indicator.
     """
-    by_label: np.ndarray = np.tile(np.eye(votes.n_classes, dtype=dtype), (votes.n_annotators, 1))
-    counts = np.asarray(votes.item_annotator_label.astype(dtype, copy=False) @ by_label)
-    counts /= counts.sum(axis=1, keepdims=True)
-    return counts
+    counts = votes.item_annotator_label
+    said = np.tile(np.eye(votes.n_classes, dtype=counts.dtype), (votes.n_annotators, 1))
+    shares = np.zeros((votes.n_classes, votes.n_items), dtype=counts.dtype)
+    for k in range(votes.n_classes):
+        _em.add_product(counts, np.ascontiguousarray(said[:, k]), shares[k])
+    shares = shares.astype(dtype, copy=False)  # small whole numbers: exact in float32
+    shares /= np.diff(counts.indptr).astype(dtype)
+    return shares
+
+
+def soft_majority(votes: VoteMatrix) -> np.ndarray:
+    """Vote shares per item, item-major (n_items, K) float64."""
+    return np.ascontiguousarray(vote_shares(votes).T)
 
 
 def _top_two_gap(posteriors: np.ndarray) -> np.ndarray:
@@ -190,14 +199,8 @@ class EMAggregator(Aggregator):
         raise NotImplementedError
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
-        """Class-major (K, n) vote shares: the E-step's mat-vecs with label indicators."""
-        counts = votes.item_annotator_label
-        said = np.tile(np.eye(votes.n_classes, dtype=counts.dtype), (votes.n_annotators, 1))
-        shares = np.zeros((votes.n_classes, votes.n_items), dtype=counts.dtype)
-        for k in range(votes.n_classes):  # votes for class k per item
-            _em.add_product(counts, np.ascontiguousarray(said[:, k]), shares[k])
-        shares /= np.diff(counts.indptr).astype(shares.dtype)
-        return shares
+        """Class-major (K, n) vote shares, as crowd-kit starts."""
+        return vote_shares(votes, _em.WORK_DTYPE)
 
     def _e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
@@ -232,7 +235,8 @@ class EMAggregator(Aggregator):
         """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
         self._validate()
         gold_codes = gold_codes_for(votes, gold)
-        posteriors = _em.clamp_to_gold(self._initial_posteriors(votes), gold_codes, True)
+        posteriors = self._initial_posteriors(votes)
+        posteriors = _em.clamp_to_gold(posteriors, gold_codes, class_major=True)
         params = self._parameters(votes, posteriors)
         previous = None
         change = np.inf
@@ -241,7 +245,7 @@ class EMAggregator(Aggregator):
         iteration = 0
         for iteration in range(1, self.max_iter + 1):
             posteriors, log_lik = self._e_step(votes, params, posteriors)
-            posteriors = _em.clamp_to_gold(posteriors, gold_codes, True)
+            posteriors = _em.clamp_to_gold(posteriors, gold_codes, class_major=True)
             params = self._parameters(votes, posteriors, params)
             history.append(log_lik)
             if self.progress is not None:
