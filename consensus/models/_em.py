@@ -44,16 +44,25 @@ def log_weights_from_confusion(log_confusion: np.ndarray) -> np.ndarray:
     )
 
 
-def log_joint(counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+def log_joint(
+    counts: sp.csr_matrix,
+    log_weights: np.ndarray,
+    log_prior: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """log P(true class, votes) per item, class-major: shape (K, n_items).
 
     ``counts[i, a*L + l]`` is how often annotator a gave label l on item i, so
     one sparse mat-vec per class sums the log-likelihood of every vote of every
     item. K single-vector products beat one (n, K) product: scipy's multi-vector
-    kernel loops over the K columns for every vote.
+    kernel loops over the K columns for every vote. ``out``, a C-contiguous
+    (K, n_items) array of the counts' dtype, is overwritten and returned: EM
+    reuses one buffer instead of faulting in fresh pages every iteration.
     """
     weights = log_weights.astype(counts.dtype, copy=False)
-    joint = np.empty((weights.shape[1], counts.shape[0]), dtype=counts.dtype)
+    shape = (weights.shape[1], counts.shape[0])
+    usable = out is not None and out.shape == shape and out.dtype == counts.dtype
+    joint = out if usable and out.flags.c_contiguous else np.empty(shape, dtype=counts.dtype)
     for k in range(weights.shape[1]):
         joint[k] = log_prior[k]
         add_product(counts, np.ascontiguousarray(weights[:, k]), joint[k])
@@ -100,10 +109,17 @@ def normalize_log_inplace(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def e_step(
-    counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndarray
+    counts: sp.csr_matrix,
+    log_weights: np.ndarray,
+    log_prior: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Class-major posteriors (K, n) of the items in ``counts`` and their total log-likelihood."""
-    posteriors, log_norm = normalize_log_inplace(log_joint(counts, log_weights, log_prior))
+    """Class-major posteriors (K, n) of the items in ``counts`` and their total log-likelihood.
+
+    ``out`` as in :func:`log_joint`: a buffer the posteriors may be written into.
+    """
+    joint = log_joint(counts, log_weights, log_prior, out=out)
+    posteriors, log_norm = normalize_log_inplace(joint)
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
 

@@ -207,10 +207,13 @@ class EMAggregator(Aggregator):
     ) -> tuple[np.ndarray, float]:
         """Class-major item posteriors (K, n) and log-likelihood given the parameters.
 
-        ``posteriors`` (the previous E-step's) is unused here; models whose
-        E-step removes each item's own contribution from the counts need it.
+        ``posteriors`` (the previous E-step's, already used by the M-step) is
+        overwritten with the new ones; models whose E-step removes each item's
+        own contribution from the counts read it first.
         """
-        return _em.e_step(votes.item_annotator_label, params.log_weights, params.log_prior)
+        return _em.e_step(
+            votes.item_annotator_label, params.log_weights, params.log_prior, out=posteriors
+        )
 
     # -------------------------------------------------------------- loop
     def _validate(self) -> None:
