@@ -120,3 +120,14 @@ def test_cli_method_names_match_the_library():
 
     assert set(METHOD_NAMES) == set(METHODS)
     assert DEFAULT_METHOD == LIBRARY_DEFAULT
+
+
+def test_raw_confidence_reports_the_models_posteriors(tmp_path):
+    honest, raw = tmp_path / "honest.csv", tmp_path / "raw.csv"
+    first = run("aggregate", SENTIMENT, "-o", str(honest), "--json")
+    second = run("aggregate", SENTIMENT, "-o", str(raw), "--json", "--raw-confidence")
+    assert json.loads(first.stdout)["vote_correlation"] > 0
+    assert "vote_correlation" not in json.loads(second.stdout)
+    a, b = pd.read_csv(honest), pd.read_csv(raw)
+    assert (a["label"] == b["label"]).all()
+    assert a["confidence"].mean() < b["confidence"].mean()

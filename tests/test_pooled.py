@@ -217,3 +217,11 @@ def test_leave_one_out_proba_doubts_sparse_annotators_and_needs_the_training_vot
     other = VoteMatrix.from_codes([0, 0, 1, 1], [0, 1, 0, 1], [0, 1, 1, 1])
     with pytest.raises(InputError):
         model.leave_one_out_proba(other)
+
+
+@pytest.mark.parametrize("bad", [{"prior_strength": 0.0}, {"class_prior": -1.0},
+                                 {"prior_steps": 0}, {"max_iter": 0}])
+def test_bad_parameters_are_named(bad):
+    votes = VoteMatrix.from_codes([0, 0, 1, 1], [0, 1, 0, 1], [0, 1, 1, 1])
+    with pytest.raises(InputError, match=next(iter(bad))):
+        PooledDawidSkene(**bad).fit(votes)
