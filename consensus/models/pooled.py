@@ -14,9 +14,10 @@ Optionally (``leave_one_out=True``) parameter uncertainty also enters the item
 posterior: a vote is weighed by the posterior mean of the annotator's
 confusion row computed from their counts on the *other* items — each item's
 own expected contribution is removed first (a collapsed, leave-one-item-out
-E-step, as in CVB0 for topic models), so no vote vouches for itself. It helps
-most in very sparse crowds and costs accuracy on some real datasets, so it is
-off by default. (A variational E-step with expected log-probabilities was
+E-step, as in CVB0 for topic models), so no vote vouches for itself. Fitting
+with it costs accuracy on some real datasets, so it is off by default; instead
+``consensus aggregate`` reports each label's confidence from one such E-step
+at the fitted parameters (:meth:`PooledDawidSkene.leave_one_out_proba`). (A variational E-step with expected log-probabilities was
 tried and rejected: digamma punishes the small error cells most, which makes
 votes look *more* decisive, not less.)
 """
