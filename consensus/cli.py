@@ -338,12 +338,14 @@ def calibration(votes: str, gold_path: str, method: str, calibrator: str, bins: 
     from .crossval import held_out_posteriors
     from .io import write_table
     from .models import make_model
+    from .pipeline import ece_without_gold
 
     matrix = load_votes(votes, opts)
     gold = load_gold(gold_path, matrix)
     held = held_out_posteriors(matrix, gold.per_item(matrix.n_items),
                                lambda: make_model(method), n_folds=folds, seed=seed)
     result = calibrate_held_out(held, n_bins=bins, seed=seed, kind=calibrator)
+    no_gold = ece_without_gold(matrix, gold.per_item(matrix.n_items), method, n_bins=bins)
     if output:
         table = pd.concat([result.before.assign(stage="before"),
                            result.after.assign(stage="after")], ignore_index=True)
@@ -351,9 +353,12 @@ def calibration(votes: str, gold_path: str, method: str, calibrator: str, bins: 
     if plot:
         plot_reliability(result, plot)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps({**result.to_dict(), "without_gold": no_gold}, indent=2))
         return
     click.echo(result.summary())
+    click.echo(f"without gold, `consensus aggregate` reports confidence with calibration error "
+               f"{no_gold['ece_reported']:.3f} on these items (the model's own posteriors: "
+               f"{no_gold['ece_model']:.3f})")
     if sys.stdout.isatty():
         click.echo(text_diagram(result.before))
 

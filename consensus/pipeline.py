@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 
 from . import report
-from .calibration import CalibrationReport, calibrate_held_out, with_confidence
+from .calibration import (
+    CalibrationReport,
+    calibrate_held_out,
+    expected_calibration_error,
+    with_confidence,
+)
 from .crossval import (
     MIN_GOLD_FOR_ESTIMATE,
     AccuracyEstimate,
@@ -165,3 +170,20 @@ def aggregate(
         )
     result.info.update(info)
     return result
+
+
+def ece_without_gold(
+    votes: VoteMatrix, gold_codes: np.ndarray, method: str = DEFAULT_METHOD, n_bins: int = 10
+) -> dict[str, float]:
+    """How honest is the confidence ``aggregate`` reports when it is given no gold?
+
+    Fits without the gold, then measures on the gold items the expected
+    calibration error of the model's own posteriors and of the reported ones.
+    """
+    result = aggregate(votes, method=method)
+    known = np.flatnonzero(gold_codes >= 0)
+    truth = gold_codes[known]
+    return {
+        "ece_model": expected_calibration_error(result.model.posteriors_[known], truth, n_bins),
+        "ece_reported": expected_calibration_error(result.posteriors[known], truth, n_bins),
+    }

@@ -208,6 +208,7 @@ def test_cli_writes_table_and_plot(tmp_path):
                     "--plot", str(plot))
     assert result.exit_code == 0, result.output
     assert "expected calibration error" in result.stdout
+    assert "without gold, `consensus aggregate` reports confidence" in result.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     frame = pd.read_csv(table)
     assert list(frame.columns) == [
@@ -223,8 +224,10 @@ def test_cli_json(tmp_path):
     info = json.loads(result.stdout)
     assert set(info) == {
         "calibrator", "ece_before", "ece_after", "brier_before", "brier_after",
-        "n_gold", "n_folds", "bins_before", "bins_after",
+        "n_gold", "n_folds", "bins_before", "bins_after", "without_gold",
     }
+    # what aggregate reports without gold is less overconfident than the raw model
+    assert 0 < info["without_gold"]["ece_reported"] < info["without_gold"]["ece_model"]
     assert info["n_gold"] == 300 and info["n_folds"] == 5 and info["calibrator"] == "isotonic"
     assert len(info["bins_before"]) == len(info["bins_after"]) == 5
     assert 0 <= info["ece_after"] < info["ece_before"]

@@ -17,9 +17,10 @@ own expected contribution is removed first (a collapsed, leave-one-item-out
 E-step, as in CVB0 for topic models), so no vote vouches for itself. Fitting
 with it costs accuracy on some real datasets, so it is off by default; instead
 ``consensus aggregate`` reports each label's confidence from one such E-step
-at the fitted parameters (:meth:`PooledDawidSkene.leave_one_out_proba`). (A variational E-step with expected log-probabilities was
-tried and rejected: digamma punishes the small error cells most, which makes
-votes look *more* decisive, not less.)
+at the fitted parameters (:meth:`PooledDawidSkene.leave_one_out_proba`).
+(A variational E-step with expected log-probabilities was tried and rejected:
+digamma punishes the small error cells most, which makes votes look *more*
+decisive, not less.)
 """
 
 from __future__ import annotations
