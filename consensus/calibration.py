@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import isotonic_regression, minimize, minimize_scalar
 
 from .crossval import HeldOut, fold_assignment
-from .models._em import normalize_log, safe_log
+from .models._em import normalize_log, safe_log, top_two
 
 DEFAULT_BINS = 10
 #: Temperatures are searched on log scale within these bounds.
@@ -76,9 +76,8 @@ def with_confidence(posteriors: np.ndarray, confidence: np.ndarray) -> np.ndarra
     """
     rows = np.arange(len(posteriors))
     top = posteriors.argmax(axis=1)
-    ordered = np.sort(posteriors, axis=1)
-    runner_up = ordered[:, -2]
-    rest = 1.0 - posteriors[rows, top]
+    best, runner_up = top_two(posteriors)
+    rest = 1.0 - best
     floor = runner_up / np.maximum(rest + runner_up, 1e-300)
     confidence = np.maximum(confidence, floor * (1 + 1e-9))
     n_classes = posteriors.shape[1]

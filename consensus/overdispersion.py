@@ -55,7 +55,9 @@ def label_count_patterns(votes: VoteMatrix) -> tuple[np.ndarray, np.ndarray, np.
     Most items share a handful of patterns (three votes and two classes make
     four), so the mixture is fitted on the patterns, weighted by their counts.
     """
-    counts = votes.label_counts.astype(np.int64)
+    flat = votes.item_codes.astype(np.int64) * votes.n_classes + votes.label_codes
+    counts = np.bincount(flat, minlength=votes.n_items * votes.n_classes)
+    counts = counts.reshape(votes.n_items, votes.n_classes)
     base = int(counts.max(initial=0)) + 1
     if base ** votes.n_classes < 2**62:  # one integer key per row: a 1-D unique is fast
         key = counts @ (base ** np.arange(votes.n_classes, dtype=np.int64))
@@ -69,34 +71,64 @@ def label_count_patterns(votes: VoteMatrix) -> tuple[np.ndarray, np.ndarray, np.
     return patterns.astype(np.float64), inverse.ravel(), weight.astype(np.float64)
 
 
-def _dirichlet_step(patterns: np.ndarray, weights: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+class _Patterns:
+    """Distinct label-count rows, kept sparse: a row has at most as many nonzero
+    labels as it has votes, so sums over (pattern, class, label) run over the
+    nonzero counts only — K times the nonzeros instead of K² per pattern."""
+
+    def __init__(self, counts: np.ndarray, weight: np.ndarray) -> None:
+        self.rows, self.labels = np.nonzero(counts)
+        self.counts = counts[self.rows, self.labels]
+        self.totals = counts.sum(axis=1)
+        self.weight = weight
+        self.n_patterns, self.n_labels = counts.shape
+
+    def per_class_label(self, values: np.ndarray, n_classes: int) -> np.ndarray:
+        """Sum (K, nnz) values into (K, L) by label."""
+        flat = np.arange(n_classes)[:, None] * self.n_labels + self.labels[None]
+        summed = np.bincount(flat.ravel(), weights=values.ravel(),
+                             minlength=n_classes * self.n_labels)
+        return summed.reshape(n_classes, self.n_labels)
+
+    def per_pattern_class(self, values: np.ndarray, n_classes: int) -> np.ndarray:
+        """Sum (K, nnz) values into (U, K) by pattern."""
+        flat = self.rows[None] * n_classes + np.arange(n_classes)[:, None]
+        summed = np.bincount(flat.ravel(), weights=values.ravel(),
+                             minlength=self.n_patterns * n_classes)
+        return summed.reshape(self.n_patterns, n_classes)
+
+
+def _dirichlet_step(patterns: _Patterns, expected: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """One Minka (2000) fixed-point step for every class's Dirichlet at once.
 
-    ``weights`` (U, K): expected number of items of class k with pattern u.
+    ``expected`` (U, K): expected number of items of class k with pattern u.
     Each step raises the likelihood (Newton's method, tried, can overshoot
     into "no correlation at all").
     """
-    totals = patterns.sum(axis=1)
+    n_classes = alpha.shape[0]
     alpha_sum = alpha.sum(axis=1)
-    numerator = np.einsum(
-        "uk,ukl->kl", weights, digamma(patterns[:, None, :] + alpha[None]) - digamma(alpha)[None]
-    )
+    shifted = patterns.counts[None] + alpha[:, patterns.labels]  # (K, nnz)
+    gain = (digamma(shifted) - digamma(alpha)[:, patterns.labels]) * expected[patterns.rows].T
+    numerator = patterns.per_class_label(gain, n_classes)
     denominator = (
-        weights * (digamma(totals[:, None] + alpha_sum[None]) - digamma(alpha_sum)[None])
+        expected
+        * (digamma(patterns.totals[:, None] + alpha_sum[None]) - digamma(alpha_sum)[None])
     ).sum(axis=0)
     updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
     updated = np.where(np.isfinite(updated) & (updated > 0), updated, alpha)
     return diagonal_dominant(np.clip(updated, ALPHA_MIN, ALPHA_MAX))
 
 
-def _log_likelihood(patterns: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def _log_likelihood(patterns: _Patterns, alpha: np.ndarray) -> np.ndarray:
     """log P(pattern | class k) up to a term that does not depend on k: (U, K)."""
+    n_classes = alpha.shape[0]
     alpha_sum = alpha.sum(axis=1)
-    totals = patterns.sum(axis=1)
+    shifted = patterns.counts[None] + alpha[:, patterns.labels]
+    per_count = gammaln(shifted) - gammaln(alpha)[:, patterns.labels]
     return (
         gammaln(alpha_sum)[None]
-        - gammaln(totals[:, None] + alpha_sum[None])
-        + (gammaln(patterns[:, None, :] + alpha[None]) - gammaln(alpha)[None]).sum(axis=2)
+        - gammaln(patterns.totals[:, None] + alpha_sum[None])
+        + patterns.per_pattern_class(per_count, n_classes)
     )
 
 
@@ -106,28 +138,34 @@ def fit_vote_correlation(
     max_iter: int = 100,
     tol: float = 1e-7,
     inner_steps: int = 20,
+    rho_tol: float = 1e-4,
 ) -> VoteCorrelation:
     """Fit the Dirichlet–multinomial class mixture to the label counts, starting from a model.
 
     ``posteriors`` (n_items, K), usually the fitted model's, start the EM, so its
-    classes line up with the model's. ``tol`` is on the log-likelihood per item.
+    classes line up with the model's. EM stops when the log-likelihood per item
+    changes by less than ``tol`` or the correlation by less than ``rho_tol``.
     """
-    patterns, inverse, weight = label_count_patterns(votes)
+    counts, inverse, weight = label_count_patterns(votes)
+    patterns = _Patterns(counts, weight)
     n_classes = votes.n_classes
     # mean starting posterior per pattern: one bincount per class
-    start = np.stack(
+    responsibility = np.stack(
         [np.bincount(inverse, weights=posteriors[:, k], minlength=len(weight)) for k in
          range(n_classes)],
         axis=1,
     ) / weight[:, None]
-    responsibility = start
     alpha = np.full((n_classes, n_classes), 0.5) + 2.0 * np.eye(n_classes)
     class_weights = np.full(n_classes, 1.0 / n_classes)
-    previous = -np.inf
+    previous, previous_rho = -np.inf, np.inf
     for _ in range(max_iter):
         expected = responsibility * weight[:, None]
         for _ in range(inner_steps):  # warm-started: the fixed point converges slowly
-            alpha = _dirichlet_step(patterns, expected, alpha)
+            updated = _dirichlet_step(patterns, expected, alpha)
+            settled = np.abs(updated - alpha).max() <= 1e-6 * alpha.max()
+            alpha = updated
+            if settled:
+                break
         class_weights = expected.sum(axis=0) + 1e-12
         class_weights /= class_weights.sum()
         joint = _log_likelihood(patterns, alpha) + np.log(class_weights)[None]
@@ -136,9 +174,10 @@ def fit_vote_correlation(
         normaliser = scaled.sum(axis=1, keepdims=True)
         responsibility = scaled / normaliser
         log_lik = float(((np.log(normaliser) + top)[:, 0] * weight).sum())
-        if log_lik - previous < tol * votes.n_items:
+        rho = float(class_weights @ (1.0 / (1.0 + alpha.sum(axis=1))))
+        if log_lik - previous < tol * votes.n_items or abs(rho - previous_rho) < rho_tol:
             break
-        previous = log_lik
+        previous, previous_rho = log_lik, rho
     concentration = alpha.sum(axis=1)
     rho = float(class_weights @ (1.0 / (1.0 + concentration)))
     return VoteCorrelation(rho=rho, concentration=concentration, class_weights=class_weights)

@@ -156,6 +156,18 @@ def class_totals(posteriors: np.ndarray) -> np.ndarray:
     return posteriors.sum(axis=1).astype(np.float64)
 
 
+def top_two(posteriors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and second-largest value of each row of an (n, K) array, in one pass
+    over the columns (no sorted copy)."""
+    best = np.full(posteriors.shape[0], -np.inf)
+    second = best.copy()
+    for k in range(posteriors.shape[1]):
+        column = posteriors[:, k]
+        np.maximum(second, np.minimum(best, column), out=second)
+        np.maximum(best, column, out=best)
+    return best, second
+
+
 def clamp_to_gold(
     posteriors: np.ndarray, gold_codes: np.ndarray | None, class_major: bool = False
 ) -> np.ndarray:

@@ -91,17 +91,6 @@ def soft_majority(votes: VoteMatrix) -> np.ndarray:
     return np.ascontiguousarray(vote_shares(votes).T)
 
 
-def _top_two_gap(posteriors: np.ndarray) -> np.ndarray:
-    """Best minus second-best posterior per item: a running top two over the columns."""
-    best = np.full(posteriors.shape[0], -np.inf)
-    second = best.copy()
-    for k in range(posteriors.shape[1]):
-        column = posteriors[:, k]
-        np.maximum(second, np.minimum(best, column), out=second)
-        np.maximum(best, column, out=best)
-    return best - second
-
-
 class Aggregator:
     """Shared public surface: fit, predict, predict_proba, fit_predict."""
 
@@ -154,7 +143,8 @@ class Aggregator:
         self.label_codes_ = posteriors.argmax(axis=1)
         self.labels_ = votes.classes[self.label_codes_]
         self.classes_ = votes.classes
-        self.ties_ = _top_two_gap(posteriors) <= 1e-12
+        best, second = _em.top_two(posteriors)
+        self.ties_ = best - second <= 1e-12
 
 
 
