@@ -27,6 +27,9 @@ from scipy.special import digamma, gammaln
 from .models.pooled import diagonal_dominant
 from .votes import VoteMatrix
 
+#: Digamma evaluations the correlation fit may spend: seconds, whatever the data.
+WORK_BUDGET = 5e7
+
 #: Bounds on the Dirichlet pseudo-counts: below, digamma explodes; above, the
 #: counts are indistinguishable from a multinomial anyway.
 ALPHA_MIN, ALPHA_MAX = 1e-3, 1e4
@@ -132,52 +135,95 @@ def _log_likelihood(patterns: _Patterns, alpha: np.ndarray) -> np.ndarray:
     )
 
 
+def _em_map(
+    patterns: _Patterns, alpha: np.ndarray, class_weights: np.ndarray, inner_steps: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One EM iteration of the mixture: responsibilities from (alpha, class weights),
+    then new class weights and ``inner_steps`` fixed-point steps for alpha. Also
+    returns the log-likelihood of the parameters it started from."""
+    joint = _log_likelihood(patterns, alpha) + np.log(np.maximum(class_weights, 1e-300))[None]
+    top = joint.max(axis=1, keepdims=True)
+    scaled = np.exp(joint - top)
+    normaliser = scaled.sum(axis=1, keepdims=True)
+    log_lik = float(((np.log(normaliser) + top)[:, 0] * patterns.weight).sum())
+    expected = scaled / normaliser * patterns.weight[:, None]
+    class_weights = expected.sum(axis=0) + 1e-12
+    class_weights /= class_weights.sum()
+    for _ in range(inner_steps):
+        alpha = _dirichlet_step(patterns, expected, alpha)
+    return alpha, class_weights, log_lik
+
+
 def fit_vote_correlation(
     votes: VoteMatrix,
     posteriors: np.ndarray,
-    max_iter: int = 100,
-    tol: float = 1e-7,
-    inner_steps: int = 20,
-    rho_tol: float = 1e-4,
+    max_iter: int = 300,
+    tol: float = 1e-9,
+    inner_steps: int = 5,
 ) -> VoteCorrelation:
-    """Fit the Dirichlet–multinomial class mixture to the label counts, starting from a model.
+    """Maximum-likelihood Dirichlet–multinomial class mixture of the label counts.
 
     ``posteriors`` (n_items, K), usually the fitted model's, start the EM, so its
-    classes line up with the model's. EM stops when the log-likelihood per item
-    changes by less than ``tol`` or the correlation by less than ``rho_tol``.
+    classes line up with the model's. The likelihood is flat along the
+    concentration and plain EM crawls (and stopping it early leaves a different
+    rho), so EM is accelerated by SQUAREM (Varadhan & Roland, 2008): two EM
+    steps give a direction, an extrapolated step along it is kept only if the
+    likelihood does not fall. Stops when the log-likelihood per item changes by
+    less than ``tol``.
     """
     counts, inverse, weight = label_count_patterns(votes)
     patterns = _Patterns(counts, weight)
     n_classes = votes.n_classes
     # mean starting posterior per pattern: one bincount per class
-    responsibility = np.stack(
+    expected = np.stack(
         [np.bincount(inverse, weights=posteriors[:, k], minlength=len(weight)) for k in
          range(n_classes)],
         axis=1,
-    ) / weight[:, None]
+    )
+    class_weights = expected.sum(axis=0) / expected.sum()
     alpha = np.full((n_classes, n_classes), 0.5) + 2.0 * np.eye(n_classes)
-    class_weights = np.full(n_classes, 1.0 / n_classes)
-    previous, previous_rho = -np.inf, np.inf
-    for _ in range(max_iter):
-        expected = responsibility * weight[:, None]
-        for _ in range(inner_steps):  # warm-started: the fixed point converges slowly
-            updated = _dirichlet_step(patterns, expected, alpha)
-            settled = np.abs(updated - alpha).max() <= 1e-6 * alpha.max()
-            alpha = updated
-            if settled:
-                break
-        class_weights = expected.sum(axis=0) + 1e-12
-        class_weights /= class_weights.sum()
-        joint = _log_likelihood(patterns, alpha) + np.log(class_weights)[None]
-        top = joint.max(axis=1, keepdims=True)
-        scaled = np.exp(joint - top)
-        normaliser = scaled.sum(axis=1, keepdims=True)
-        responsibility = scaled / normaliser
-        log_lik = float(((np.log(normaliser) + top)[:, 0] * weight).sum())
-        rho = float(class_weights @ (1.0 / (1.0 + alpha.sum(axis=1))))
-        if log_lik - previous < tol * votes.n_items or abs(rho - previous_rho) < rho_tol:
+    for _ in range(20):
+        alpha = _dirichlet_step(patterns, expected, alpha)
+
+    def pack(alpha: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.log(alpha).ravel(), np.log(np.maximum(class_weights, 1e-300))])
+
+    def step(state: np.ndarray) -> tuple[np.ndarray, float]:
+        alpha = diagonal_dominant(
+            np.clip(np.exp(state[: n_classes**2]).reshape(n_classes, n_classes),
+                    ALPHA_MIN, ALPHA_MAX)
+        )
+        class_weights = np.exp(state[n_classes**2 :])
+        new_alpha, new_weights, log_lik = _em_map(
+            patterns, alpha, class_weights / class_weights.sum(), inner_steps
+        )
+        return pack(new_alpha, new_weights), log_lik
+
+    # Each cycle costs 3 EM steps over K x (nonzero counts); many classes and votes
+    # per item make many patterns, so cap the cycles to keep the fit to seconds.
+    affordable = int(WORK_BUDGET / (3 * inner_steps * n_classes * max(len(patterns.counts), 1)))
+    state, previous = pack(alpha, class_weights), -np.inf
+    for _ in range(max(1, min(max_iter, affordable))):
+        once, _ = step(state)
+        twice, log_lik = step(once)  # log_lik: the likelihood at `once`
+        first, second = once - state, twice - 2 * once + state
+        curvature = np.linalg.norm(second)
+        new_state = twice
+        if curvature > 1e-12:  # extrapolate; keep it only if the likelihood holds
+            length = min(-np.linalg.norm(first) / curvature, -1.0)
+            candidate = state - 2 * length * first + length**2 * second
+            stabilised, candidate_lik = step(candidate)
+            if np.isfinite(candidate_lik) and candidate_lik >= log_lik:
+                new_state, log_lik = stabilised, candidate_lik
+        state = new_state
+        if log_lik - previous < tol * votes.n_items:
             break
-        previous, previous_rho = log_lik, rho
+        previous = log_lik
+    alpha = diagonal_dominant(
+        np.clip(np.exp(state[: n_classes**2]).reshape(n_classes, n_classes), ALPHA_MIN, ALPHA_MAX)
+    )
+    class_weights = np.exp(state[n_classes**2 :])
+    class_weights /= class_weights.sum()
     concentration = alpha.sum(axis=1)
     rho = float(class_weights @ (1.0 / (1.0 + concentration)))
     return VoteCorrelation(rho=rho, concentration=concentration, class_weights=class_weights)
