@@ -1,7 +1,8 @@
 """The arithmetic of EM as pure functions over a slice of votes and the parameters.
 
 Each function takes the sparse item × (annotator, label) count matrix of some
-items and returns arrays; none keeps state or mutates its inputs. Statistics
+items and returns arrays; none keeps state or mutates its inputs, except an
+``out`` buffer a caller hands over and :func:`normalize_log_inplace`. Statistics
 from disjoint slices of items add up, so the same functions can run per
 partition on a distributed engine and be summed.
 
