@@ -231,7 +231,7 @@ class VoteMatrix:
         Entry ``[i, a * n_classes + l]`` counts the votes of annotator ``a`` giving
         label ``l`` on item ``i``. Every EM step is one product with this matrix.
         """
-        cols = self.annotator_label_codes.astype(np.int32)
+        cols = self.annotator_label_codes.astype(np.int32, copy=False)
         items = self.item_codes
         # CSR built directly (no COO detour through int64 coordinates): order the
         # votes by item unless the export is already grouped by item, as most are.
@@ -247,8 +247,15 @@ class VoteMatrix:
 
     @cached_property
     def annotator_label_codes(self) -> np.ndarray:
-        """Per vote, its column ``annotator * n_classes + label`` in the sparse counts."""
-        return self.annotator_codes.astype(np.int64) * self.n_classes + self.label_codes
+        """Per vote, its column ``annotator * n_classes + label`` in the sparse counts.
+
+        int32 while the columns fit (half the memory traffic), else int64.
+        """
+        wide = self.n_annotators * self.n_classes >= 2**31
+        codes = self.annotator_codes.astype(np.int64 if wide else np.int32)
+        codes *= self.n_classes
+        codes += self.label_codes
+        return codes
 
     @cached_property
     def label_counts(self) -> np.ndarray:
