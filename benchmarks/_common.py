@@ -196,3 +196,12 @@ def save_json(name: str, payload: Any) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path
+
+
+def emit(text: str, payload: Any, output: str | None, json_path: str | None) -> None:
+    """Print a report; also write it to ``output`` and its raw numbers to ``json_path``."""
+    print(text)
+    if output:
+        Path(output).write_text(text + "\n")
+    if json_path:
+        Path(json_path).write_text(json.dumps(payload, indent=2, default=float) + "\n")

@@ -41,7 +41,6 @@ repository. About 70 s on 2 cores with 5 splits.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -55,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Measure the consensus in this working tree, not an installed copy that may be older.
 sys.path.insert(0, str(ROOT))
 
-from _common import datasets_dir, machine, markdown_table  # noqa: E402
+from _common import datasets_dir, emit, machine, markdown_table  # noqa: E402
 
 from consensus.calibration import (  # noqa: E402
     brier_score,
@@ -269,11 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Skipped (fewer than {MIN_GOLD} gold items): {', '.join(skipped) or 'none'}.",
         f"Total run time {time.perf_counter() - started:.0f} s.",
     ])
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(results, indent=2, default=float) + "\n")
+    emit(text, results, args.output, args.json_path)
     return 0
 
 

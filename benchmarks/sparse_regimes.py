@@ -34,7 +34,6 @@ the raw per-seed numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -48,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Measure the consensus in this working tree, not an installed copy that may be older.
 sys.path.insert(0, str(ROOT))
 
-from _common import machine, markdown_table  # noqa: E402
+from _common import emit, machine, markdown_table  # noqa: E402
 
 from consensus.exceptions import ConvergenceWarning  # noqa: E402
 from consensus.models import DawidSkene, MajorityVote, PooledDawidSkene  # noqa: E402
@@ -251,11 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         payload["speed"] = raw
     parts.append(f"Total run time {time.perf_counter() - started:.0f} s.")
     text = "\n\n".join(parts)
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    emit(text, payload, args.output, args.json_path)
     return 0
 
 

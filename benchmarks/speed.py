@@ -118,15 +118,20 @@ def fit_model(model: Any, arrays: Any) -> dict[str, Any]:
 
     votes = VoteMatrix.from_codes(arrays["item"], arrays["annotator"], arrays["label"],
                                   n_classes=int(arrays["n_classes"]))
+    return {**measured(lambda: model.fit(votes)), "e_steps": int(model.n_iter_) + 1,
+            "posteriors": model.posteriors_}
+
+
+def measured(fit: Any) -> dict[str, Any]:
+    """Seconds and peak extra memory of one call, warnings silenced."""
     probe = PeakMemory().start()
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(votes)
+        fit()
     seconds = time.perf_counter() - start
     extra = probe.stop()
-    return {"seconds": seconds, "peak_extra_mib": extra / MIB, "memory_method": probe.method,
-            "e_steps": int(model.n_iter_) + 1, "posteriors": model.posteriors_}
+    return {"seconds": seconds, "peak_extra_mib": extra / MIB, "memory_method": probe.method}
 
 
 def fit_crowdkit(arrays: Any, iters: int, default: bool) -> dict[str, Any]:
@@ -136,19 +141,12 @@ def fit_crowdkit(arrays: Any, iters: int, default: bool) -> dict[str, Any]:
     frame = pd.DataFrame({"task": arrays["item"], "worker": arrays["annotator"],
                           "label": arrays["label"]})
     model = CkDS() if default else CkDS(n_iter=iters, tol=-1e9)
-    probe = PeakMemory().start()
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(frame)
-    seconds = time.perf_counter() - start
-    extra = probe.stop()
+    timing = measured(lambda: model.fit(frame))
     k, n_items = int(arrays["n_classes"]), int(arrays["truth"].shape[0])
     if model.probas_ is None:
         raise RuntimeError("crowd-kit returned no posteriors")
     posteriors = model.probas_.reindex(index=np.arange(n_items), columns=np.arange(k)).to_numpy()
-    return {"seconds": seconds, "peak_extra_mib": extra / MIB, "memory_method": probe.method,
-            "e_steps": len(model.loss_history_), "posteriors": posteriors}
+    return {**timing, "e_steps": len(model.loss_history_), "posteriors": posteriors}
 
 
 def run(kind: str, data: Path, iters: int, repeats: int) -> dict[str, Any]:
