@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import RESULTS, datasets_dir, machine, markdown_table, save_json  # noqa: E402
 
-from consensus.io import read_votes  # noqa: E402
+from consensus.data.parse import DuplicatePolicy  # noqa: E402
+from consensus.data.readers import read_votes  # noqa: E402
 from consensus.models import (  # noqa: E402
     DawidSkene,
     MajorityVote,
     OneCoinDawidSkene,
     PooledDawidSkene,
 )
-from consensus.votes import DuplicatePolicy  # noqa: E402
 
 TARGET_POINTS = 0.3
 

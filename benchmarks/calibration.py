@@ -56,18 +56,18 @@ sys.path.insert(0, str(ROOT))
 
 from _common import datasets_dir, emit, machine, markdown_table  # noqa: E402
 
-from consensus.calibration import (  # noqa: E402
+from consensus.data.gold import GoldSet  # noqa: E402
+from consensus.data.readers import read_votes  # noqa: E402
+from consensus.exceptions import ConvergenceWarning, InputWarning  # noqa: E402
+from consensus.models import DawidSkene, PooledDawidSkene  # noqa: E402
+from consensus.quality.calibration import (  # noqa: E402
     brier_score,
     ece_spread,
     expected_calibration_error,
     fit_calibrator,
 )
-from consensus.crossval import HeldOut, held_out_posteriors  # noqa: E402
-from consensus.exceptions import ConvergenceWarning, InputWarning  # noqa: E402
-from consensus.gold import GoldSet  # noqa: E402
-from consensus.io import read_votes  # noqa: E402
-from consensus.models import DawidSkene, PooledDawidSkene  # noqa: E402
-from consensus.pipeline import aggregate  # noqa: E402
+from consensus.quality.crossval import HeldOut, held_out_posteriors  # noqa: E402
+from consensus.workflows.aggregation import aggregate  # noqa: E402
 
 MIN_GOLD = 300
 LARGE_GOLD = 2_000
@@ -122,7 +122,7 @@ def evaluate(folder: Path, splits: int, n_bins: int, n_bootstrap: int) -> dict[s
         posteriors = reported.posteriors[items]
         result["default"] = with_spread(posteriors, truth, n_bins, n_bootstrap)
         result["default"]["accuracy"] = float(np.mean(posteriors.argmax(axis=1) == truth))
-        result["rho"] = reported.info["vote_correlation"]
+        result["rho"] = reported.to_dict()["vote_correlation"]
         per_split: list[dict[str, Any]] = []
         for seed in range(splits):
             held = held_out_posteriors(votes, codes, lambda: PooledDawidSkene(), n_folds=2,

@@ -114,7 +114,7 @@ def fit_pooled(arrays: Any, iters: int, default: bool) -> dict[str, Any]:
 
 
 def fit_model(model: Any, arrays: Any) -> dict[str, Any]:
-    from consensus.votes import VoteMatrix
+    from consensus.data.votes import VoteMatrix
 
     votes = VoteMatrix.from_codes(arrays["item"], arrays["annotator"], arrays["label"],
                                   n_classes=int(arrays["n_classes"]))

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from .data.votes import VoteMatrix
 from .exceptions import InputError
-from .models import _em
-from .votes import VoteMatrix
+from .models import em
 
 #: Names of the annotator kinds in :attr:`Simulation.kind`.
 RELIABLE, SPAMMER, ADVERSARY = "reliable", "spammer", "adversary"
@@ -188,9 +188,9 @@ def bayes_posteriors(sim: Simulation) -> np.ndarray:
     One E-step in log space with the true confusion matrices and priors: the
     best any aggregation of these votes can do.
     """
-    log_weights = _em.log_weights_from_confusion(_em.safe_log(sim.confusion))
-    posteriors, _ = _em.e_step(sim.votes.item_annotator_label.astype(np.float64), log_weights,
-                               _em.safe_log(sim.priors))
+    log_weights = em.log_weights_from_confusion(em.safe_log(sim.confusion))
+    posteriors, _ = em.e_step(sim.votes.item_annotator_label.astype(np.float64), log_weights,
+                               em.safe_log(sim.priors))
     return np.ascontiguousarray(posteriors.T)
 
 

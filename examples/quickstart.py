@@ -7,9 +7,9 @@ from pathlib import Path
 
 from consensus import MajorityVote, PooledDawidSkene, read_votes
 from consensus.agreement import agreement_report
-from consensus.gold import read_gold
-from consensus.pipeline import aggregate
-from consensus.scoring import score_annotators
+from consensus.data.gold import read_gold
+from consensus.quality.scoring import score_annotators
+from consensus.workflows.aggregation import aggregate
 
 HERE = Path(__file__).resolve().parent
 votes = read_votes(HERE / "data" / "sentiment_votes.csv")
@@ -26,13 +26,13 @@ print("class priors:", priors)
 # Without gold, aggregate() reports an honest-er confidence than the raw posterior.
 plain = aggregate(votes)
 print(f"mean confidence {ds.posteriors_.max(axis=1).mean():.3f} raw, "
-      f"{plain.posteriors.max(axis=1).mean():.3f} reported: {plain.info['confidence_note']}")
+      f"{plain.posteriors.max(axis=1).mean():.3f} reported: {plain.to_dict()['confidence_note']}")
 
 # 2. Gold: anchor the model, estimate its accuracy, calibrate its confidence.
 gold = read_gold(HERE.parent / "golden_sets" / "sentiment_gold.csv", votes)
 result = aggregate(votes, gold=gold)
 print(result.accuracy.summary())
-print(result.info["calibration_text"])
+print(result.to_dict()["calibration_text"])
 print(result.items.head(3).to_string(index=False))
 
 # 3. Whom to trust: annotators scored on gold, worst first.

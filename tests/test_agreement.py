@@ -18,7 +18,6 @@ import pytest
 from conftest import dataset_path
 from statsmodels.stats import inter_rater
 
-from consensus import _agreement_stats as stats
 from consensus.agreement import (
     STATISTICS,
     AgreementResult,
@@ -30,9 +29,10 @@ from consensus.agreement import (
     krippendorff_alpha,
     percent_agreement,
 )
+from consensus.agreement import statistics as stats
+from consensus.data.readers import read_votes
+from consensus.data.votes import VoteMatrix
 from consensus.exceptions import InputError, InputWarning
-from consensus.io import read_votes
-from consensus.votes import VoteMatrix
 
 FUNCTIONS = {
     "percent_agreement": percent_agreement,

@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES, GOLDEN
 
-from consensus.calibration import (
+from consensus.cli import cli
+from consensus.quality.calibration import (
     brier_score,
     calibrate_held_out,
     expected_calibration_error,
@@ -25,8 +26,7 @@ from consensus.calibration import (
     reliability_table,
     temper,
 )
-from consensus.cli import cli
-from consensus.crossval import HeldOut, fold_assignment
+from consensus.quality.crossval import HeldOut, fold_assignment
 
 SENTIMENT = str(EXAMPLES / "sentiment_votes.csv")
 GOLD = str(GOLDEN / "sentiment_gold.csv")

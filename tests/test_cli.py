@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -102,7 +103,7 @@ def test_warnings_are_one_line(tmp_path):
                            str(tmp_path / "o.csv")], capture_output=True, text=True)
     assert proc.returncode == 0
     expected = (f"warning: {path}: 1 repeated (item, annotator) vote(s) kept, each counted "
-                "as a vote (--duplicates first|last|error to change)\n")
+                "as a vote (--duplicates first, last or error to change)\n")
     assert proc.stderr == expected
 
 
@@ -113,13 +114,21 @@ def test_every_command_has_an_example_and_is_in_the_readme():
         assert re.search(rf"consensus {name}\b", readme), f"README does not show `{name}`"
 
 
-def test_cli_method_names_match_the_library():
-    from consensus.cli import DEFAULT_METHOD, METHOD_NAMES
-    from consensus.models import DEFAULT_METHOD as LIBRARY_DEFAULT
-    from consensus.models import METHODS
+def test_every_model_command_offers_the_librarys_methods_and_options():
+    from consensus.models import DEFAULT_METHOD, METHODS
 
-    assert set(METHOD_NAMES) == set(METHODS)
-    assert DEFAULT_METHOD == LIBRARY_DEFAULT
+    for name in ("aggregate", "score", "calibration"):
+        params = {p.name: p for p in cli.commands[name].params}
+        assert list(params["method"].type.choices) == list(METHODS), name
+        assert params["method"].default == DEFAULT_METHOD, name
+        assert {"max_iter", "tol", "smoothing"} <= set(params), name
+
+
+def test_every_option_has_help_text():
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts[0]} has no help text"
 
 
 def test_raw_confidence_reports_the_models_posteriors(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from conftest import EXAMPLES, GOLDEN
 
 from consensus import InputError, InputWarning, VoteMatrix
-from consensus.gold import GoldSet, read_gold
-from consensus.io import read_votes
+from consensus.data.gold import GoldSet, read_gold
+from consensus.data.readers import read_votes
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def readme_rows(first_cell: str) -> list[list[str]]:
 
 
 def test_readme_precision_table_is_computed():
-    from consensus.scoring import wilson_interval
+    from consensus.quality.scoring import wilson_interval
 
     rows = readme_rows("n")
     assert [int(r[0]) for r in rows] == [10, 25, 50, 100, 200, 400, 1000]
@@ -222,7 +222,7 @@ def test_readme_precision_table_is_computed():
 
 
 def test_readme_expected_length_column_is_computed():
-    from consensus.vetting import Sprt
+    from consensus.quality.vetting import Sprt
 
     test = Sprt.for_threshold(0.9, 0.1, alpha=0.05, beta=0.1)
     rows = readme_rows("true accuracy")

@@ -12,9 +12,9 @@ from conftest import EXAMPLES, GOLDEN
 
 from consensus import DawidSkene, read_votes
 from consensus.cli import cli
-from consensus.crossval import consensus_accuracy, fold_assignment, held_out_posteriors
-from consensus.gold import read_gold
-from consensus.pipeline import aggregate
+from consensus.data.gold import read_gold
+from consensus.quality.crossval import consensus_accuracy, fold_assignment, held_out_posteriors
+from consensus.workflows.aggregation import aggregate
 
 SENTIMENT = str(EXAMPLES / "sentiment_votes.csv")
 GOLD = str(GOLDEN / "sentiment_gold.csv")
@@ -68,7 +68,7 @@ def test_pipeline_without_enough_gold_gives_no_estimate():
     gold = np.full(votes.n_items, -1)
     gold[:3] = 0
     result = aggregate(votes, gold=gold)
-    assert result.accuracy is None and result.info["gold_items"] == 3
+    assert result.accuracy is None and result.to_dict()["gold_items"] == 3
 
 
 def test_score_command(tmp_path):

@@ -18,7 +18,7 @@ from consensus import (
     VoteMatrix,
     read_votes,
 )
-from consensus.models import _em
+from consensus.models import em
 
 MODELS = [MajorityVote, DawidSkene, OneCoinDawidSkene]
 
@@ -178,16 +178,16 @@ def test_em_statistics_add_up_over_slices(weather):
     """Sufficient statistics from two halves of the items sum to the whole."""
     counts = weather.item_annotator_label
     posteriors = MajorityVote().fit(weather).posteriors_.T  # class-major, as EM keeps them
-    whole = _em.confusion_statistics(counts, posteriors, weather.n_classes)
+    whole = em.confusion_statistics(counts, posteriors, weather.n_classes)
     half = weather.n_items // 2
     parts = sum(
-        _em.confusion_statistics(counts[s], posteriors[:, s], weather.n_classes)
+        em.confusion_statistics(counts[s], posteriors[:, s], weather.n_classes)
         for s in (slice(0, half), slice(half, None))
     )
     np.testing.assert_allclose(parts, whole, atol=1e-12)
     weights = np.log(np.full((counts.shape[1], 5), 0.2))
-    _, ll_whole = _em.e_step(counts, weights, np.log(np.full(5, 0.2)))
-    ll_parts = sum(_em.e_step(counts[s], weights, np.log(np.full(5, 0.2)))[1]
+    _, ll_whole = em.e_step(counts, weights, np.log(np.full(5, 0.2)))
+    ll_parts = sum(em.e_step(counts[s], weights, np.log(np.full(5, 0.2)))[1]
                    for s in (slice(0, half), slice(half, None)))
     assert ll_parts == pytest.approx(ll_whole)
 
@@ -195,6 +195,6 @@ def test_em_statistics_add_up_over_slices(weather):
 def test_pure_functions_do_not_mutate():
     p = np.array([[0.5, 0.5], [0.2, 0.8]])
     before = p.copy()
-    _em.clamp_to_gold(p, np.array([1, -1]))
-    _em.normalize_log(np.log(p))
+    em.clamp_to_gold(p, np.array([1, -1]))
+    em.normalize_log(np.log(p))
     assert np.array_equal(p, before)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from consensus import aggregate
-from consensus.calibration import expected_calibration_error
+from consensus.data.votes import VoteMatrix
 from consensus.models import DawidSkene, PooledDawidSkene
-from consensus.overdispersion import fit_vote_correlation, temper_by_design_effect
+from consensus.quality.calibration import expected_calibration_error
+from consensus.quality.overdispersion import fit_vote_correlation, temper_by_design_effect
 from consensus.simulate import simulate
-from consensus.votes import VoteMatrix
 
 
 def correlated_votes(n_items: int, clarity: tuple[float, float], seed: int = 0):
@@ -84,12 +84,12 @@ def test_aggregate_reports_the_discount_and_can_skip_it(correlated):
     votes, _ = correlated
     result = aggregate(votes)
     raw = aggregate(votes, honest_confidence=False)
-    assert result.info["vote_correlation"] == pytest.approx(result.correlation.rho)
-    assert "correlated votes" in result.info["confidence_note"]
+    assert result.to_dict()["vote_correlation"] == pytest.approx(result.correlation.rho)
+    assert "correlated votes" in result.to_dict()["confidence_note"]
     np.testing.assert_array_equal(raw.posteriors, raw.model.posteriors_)
     assert result.posteriors.max(axis=1).mean() < raw.posteriors.max(axis=1).mean()
     np.testing.assert_array_equal(result.items["label"], raw.items["label"])
-    assert "vote_correlation" not in aggregate(votes, method="mv").info
+    assert "vote_correlation" not in aggregate(votes, method="mv").to_dict()
 
 
 def test_reported_confidence_keeps_the_models_labels_and_leaves_items_out(correlated):
@@ -97,5 +97,5 @@ def test_reported_confidence_keeps_the_models_labels_and_leaves_items_out(correl
     result = aggregate(votes)
     assert result.held_out_confidence is not None
     np.testing.assert_array_equal(result.posteriors.argmax(axis=1), result.model.label_codes_)
-    assert "left out" in result.info["confidence_note"]
+    assert "left out" in result.to_dict()["confidence_note"]
     assert aggregate(votes, method="ds").held_out_confidence is None  # pooled only

@@ -11,10 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
+from consensus.data.votes import VoteMatrix
 from consensus.exceptions import ConvergenceWarning, InputError, NotFittedError
-from consensus.models import DawidSkene, PooledDawidSkene, _em
+from consensus.models import DawidSkene, PooledDawidSkene, em
 from consensus.simulate import Simulation, simulate
-from consensus.votes import VoteMatrix
 
 
 def fit_quietly(model, votes):
@@ -148,8 +148,8 @@ def test_leave_one_out_e_step_is_less_confident_for_sparse_annotators(
     votes = sparse_crowd.votes
     sparse = (votes.votes_per_annotator[votes.annotator_codes] <= 5).reshape(-1, 3).any(axis=1)
     assert sparse.sum() > 500
-    in_sample, _ = _em.e_step(
-        votes.item_annotator_label, model.params_.log_weights, _em.safe_log(model.class_priors_)
+    in_sample, _ = em.e_step(
+        votes.item_annotator_label, model.params_.log_weights, em.safe_log(model.class_priors_)
     )
     in_sample = in_sample.T
     held_out = model.posteriors_
@@ -177,7 +177,7 @@ def test_series_cavity_matches_exact_form(sparse_crowd, leave_one_out):
     joint = np.zeros_like(previous)
     for k in range(previous.shape[1]):
         joint[:, k] = np.bincount(i, weights=exact_votes[:, k], minlength=votes.n_items)
-    exact, _ = _em.normalize_log(joint + params.log_prior)
+    exact, _ = em.normalize_log(joint + params.log_prior)
     np.testing.assert_allclose(fast, exact, atol=5e-3)
 
 
@@ -197,7 +197,7 @@ def test_leave_one_out_also_beats_plain_ds_and_stays_finite(sparse_crowd, leave_
 
 def test_default_posteriors_are_the_plain_e_step_of_the_fitted_parameters(sparse_crowd, fitted):
     model = fitted[0]
-    posteriors, _ = _em.e_step(
+    posteriors, _ = em.e_step(
         sparse_crowd.votes.item_annotator_label,
         model.params_.log_weights,
         model.params_.log_prior,

@@ -13,9 +13,9 @@ from conftest import EXAMPLES, GOLDEN
 from scipy.stats import norm
 
 from consensus import InputError, InputWarning, VoteMatrix
-from consensus.gold import GoldSet, read_gold
-from consensus.io import read_votes
-from consensus.scoring import (
+from consensus.data.gold import GoldSet, read_gold
+from consensus.data.readers import read_votes
+from consensus.quality.scoring import (
     gold_confusion,
     kappa_from_confusion,
     missed_gold,

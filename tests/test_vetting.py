@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from consensus import InputError, InputWarning, VoteMatrix
-from consensus.gold import GoldSet
-from consensus.vetting import Sprt, vet
+from consensus.data.gold import GoldSet
+from consensus.quality.vetting import Sprt, vet
 
 TEST = Sprt.for_threshold(0.9, 0.1, alpha=0.05, beta=0.1)
 

@@ -66,7 +66,7 @@ def test_single_class_is_an_error_unless_declared():
 @pytest.mark.parametrize("marker", [None, np.nan, "", "NA", "#N/A", "null", " N/A "])
 def test_missing_values_error_names_line_or_drop(marker):
     rows = BASIC + [("i3", marker, "x")]
-    with pytest.raises(InputError, match=r"empty annotator at line 6.*--on-missing drop"):
+    with pytest.raises(InputError, match=r"empty annotator at line 6.*on_missing=\"drop\""):
         VoteMatrix.from_frame(frame(rows), source="v.csv", first_line=2)
     with pytest.warns(InputWarning, match="dropped 1 vote"):
         votes = VoteMatrix.from_frame(frame(rows), on_missing="drop")

@@ -1,16 +1,27 @@
-"""Aggregation models, one family per module, all with the same interface."""
+"""Aggregation models, one family per module, all with the same interface.
 
+The classes load on first use, so reading the method names (as ``consensus
+--help`` does) costs no numerical imports.
+"""
+
+from __future__ import annotations
+
+import importlib
 import inspect
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import InputError
-from .base import Aggregator, EMAggregator
-from .dawid_skene import DawidSkene, OneCoinDawidSkene
-from .majority import MajorityVote
-from .pooled import PooledDawidSkene
+
+if TYPE_CHECKING:
+    from .base import Aggregator, EMAggregator
+    from .dawid_skene import DawidSkene, OneCoinDawidSkene
+    from .majority import MajorityVote
+    from .pooled import PooledDawidSkene
 
 __all__ = [
     "DEFAULT_METHOD",
     "METHODS",
+    "METHOD_DESCRIPTIONS",
     "Aggregator",
     "DawidSkene",
     "EMAggregator",
@@ -18,6 +29,7 @@ __all__ = [
     "OneCoinDawidSkene",
     "PooledDawidSkene",
     "make_model",
+    "model_class",
 ]
 
 #: The model ``consensus aggregate`` and :func:`consensus.aggregate` use unless told otherwise:
@@ -25,19 +37,52 @@ __all__ = [
 #: sparse crowds it closes most of plain DS's gap to the Bayes-optimal accuracy.
 DEFAULT_METHOD = "pooled"
 
-#: The names ``--method`` accepts, mapped to their model classes.
-METHODS = {
-    "pooled": PooledDawidSkene,
-    "ds": DawidSkene,
-    "one-coin": OneCoinDawidSkene,
-    "mv": MajorityVote,
+#: The names ``--method`` accepts, mapped to their model classes' names.
+METHODS: dict[str, str] = {
+    "pooled": "PooledDawidSkene",
+    "ds": "DawidSkene",
+    "one-coin": "OneCoinDawidSkene",
+    "mv": "MajorityVote",
+}
+
+#: One line per method, for help texts.
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "pooled": "Dawid-Skene with annotators shrunk towards the crowd (default)",
+    "ds": "plain Dawid-Skene",
+    "one-coin": "one accuracy per annotator",
+    "mv": "majority vote",
+}
+
+_HOMES = {
+    "Aggregator": "base",
+    "EMAggregator": "base",
+    "DawidSkene": "dawid_skene",
+    "OneCoinDawidSkene": "dawid_skene",
+    "MajorityVote": "majority",
+    "PooledDawidSkene": "pooled",
 }
 
 
-def make_model(method: str, **params: object) -> Aggregator:
-    """Build the model a method name stands for, passing only the options it takes."""
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def model_class(method: str) -> type[Aggregator]:
+    """The model class a method name stands for, or InputError listing the names."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    cls = METHODS[method]
+    cls: type[Aggregator] = __getattr__(METHODS[method])
+    return cls
+
+
+def make_model(method: str, **params: object) -> Aggregator:
+    """Build the model a method name stands for, passing only the options it takes.
+
+    ``None`` values are left out, so a caller can pass every option it has and
+    each model keeps its own defaults for the rest.
+    """
+    cls = model_class(method)
     accepted = inspect.signature(cls).parameters
     return cls(**{k: v for k, v in params.items() if k in accepted and v is not None})

@@ -7,9 +7,9 @@ returns ``self``, and ``fit(v).predict(v)`` equals ``fit_predict(v)``.
 
 from __future__ import annotations
 
+import inspect
 import warnings
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data.gold import gold_per_item
+from ..data.votes import VoteMatrix
 from ..exceptions import ConvergenceWarning, InputError, NotFittedError
-from ..votes import VoteMatrix
-from . import _em
+from . import em
 
 ProgressCallback = Callable[[int, float], None]
 
@@ -43,33 +44,6 @@ class EMParameters:
     concentration: np.ndarray | None = None
 
 
-def gold_codes_for(votes: VoteMatrix, gold: Any) -> np.ndarray | None:
-    """Per-item gold class codes (-1 where unknown) from any accepted gold form.
-
-    Accepts None, an object with ``per_item(n_items)`` (a GoldSet), an int
-    array of length n_items, or a mapping / Series from item id to label name.
-    """
-    if gold is None:
-        return None
-    if hasattr(gold, "per_item"):
-        codes = np.asarray(gold.per_item(votes.n_items), dtype=np.int64)
-    elif isinstance(gold, (Mapping, pd.Series)):
-        series = pd.Series(gold)
-        position = pd.Index([str(i) for i in votes.item_ids]).get_indexer(
-            [str(i).strip() for i in series.index]
-        )
-        codes = np.full(votes.n_items, -1, dtype=np.int64)
-        found = position >= 0
-        codes[position[found]] = [votes.class_index(v) for v in series.to_numpy()[found]]
-    else:
-        codes = np.asarray(gold, dtype=np.int64)
-    if codes.shape != (votes.n_items,):
-        raise InputError(f"gold must give one code per item ({votes.n_items}), got {codes.shape}")
-    if codes.max(initial=-1) >= votes.n_classes or codes.min(initial=-1) < -1:
-        raise InputError("gold codes must be -1 (unknown) or a class code")
-    return codes
-
-
 def vote_shares(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
     """Share of each item's votes per class, class-major (K, n_items).
 
@@ -80,7 +54,7 @@ def vote_shares(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
     said = np.tile(np.eye(votes.n_classes, dtype=counts.dtype), (votes.n_annotators, 1))
     shares = np.zeros((votes.n_classes, votes.n_items), dtype=counts.dtype)
     for k in range(votes.n_classes):
-        _em.add_product(counts, np.ascontiguousarray(said[:, k]), shares[k])
+        em.add_product(counts, np.ascontiguousarray(said[:, k]), shares[k])
     shares = shares.astype(dtype, copy=False)  # small whole numbers: exact in float32
     shares /= np.diff(counts.indptr).astype(dtype)
     return shares
@@ -92,7 +66,12 @@ def soft_majority(votes: VoteMatrix) -> np.ndarray:
 
 
 class Aggregator:
-    """Shared public surface: fit, predict, predict_proba, fit_predict."""
+    """Shared public surface: fit, predict, predict_proba, fit_predict, parameters.
+
+    Subclasses list their constructor's keyword arguments and store them as
+    attributes of the same name; ``get_params``/``set_params`` read that list,
+    so :func:`sklearn.base.clone` and pickling work on every model.
+    """
 
     # Fitted attributes every model sets (declared for type checkers).
     posteriors_: np.ndarray
@@ -100,22 +79,56 @@ class Aggregator:
     labels_: np.ndarray
     label_codes_: np.ndarray
     ties_: np.ndarray
+    params_: EMParameters
     confusion_: np.ndarray
     class_priors_: np.ndarray
+    annotator_ids_: np.ndarray
+    annotator_votes_: np.ndarray
     n_iter_: int
     converged_: bool
     log_likelihood_: float
+    log_likelihood_history_: np.ndarray
     gold_codes_: np.ndarray | None
+    votes_fingerprint_: str
 
-    def fit(self, votes: VoteMatrix, gold: Any = None) -> Aggregator:  # pragma: no cover
+    #: Whether the model's votes are weighed by learned annotator confusions (EM
+    #: models): only then does a correlated-votes discount of its posteriors apply.
+    weighs_annotators: bool = True
+
+    def fit(
+        self, votes: VoteMatrix, gold: Any = None, *, progress: ProgressCallback | None = None
+    ) -> Aggregator:  # pragma: no cover
         raise NotImplementedError
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments, as scikit-learn estimators expose them."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and k[0] != "_"}
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            name for name, p in signature.parameters.items()
+            if name != "self" and p.kind == p.KEYWORD_ONLY
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments, as scikit-learn estimators expose them.
+
+        ``deep`` is accepted for scikit-learn; no model holds another model.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Aggregator:
+        """Change constructor arguments; unknown names are an InputError that lists the known."""
+        known = self._param_names()
+        for name, value in params.items():
+            if name not in known:
+                raise InputError(
+                    f"{type(self).__name__} has no parameter {name!r}; "
+                    f"its parameters are {', '.join(known)}"
+                )
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k != "progress")
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
     def _check_fitted(self) -> None:
@@ -132,21 +145,53 @@ class Aggregator:
         posteriors = self.predict_proba(votes)
         return self.classes_[posteriors.argmax(axis=1)]
 
-    def fit_predict(self, votes: VoteMatrix, gold: Any = None) -> np.ndarray:
-        return self.fit(votes, gold).labels_
+    def fit_predict(
+        self, votes: VoteMatrix, gold: Any = None, *, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        return self.fit(votes, gold, progress=progress).labels_
 
-    def fit_predict_proba(self, votes: VoteMatrix, gold: Any = None) -> np.ndarray:
-        return self.fit(votes, gold).posteriors_
+    def _is_training_votes(self, votes: VoteMatrix) -> bool:
+        """Whether ``votes`` has the content the model was fitted on (any equal copy)."""
+        return votes.fingerprint == self.votes_fingerprint_
 
-    def _store_posteriors(self, votes: VoteMatrix, posteriors: np.ndarray) -> None:
+    def _store_fit(
+        self,
+        votes: VoteMatrix,
+        params: EMParameters,
+        posteriors: np.ndarray,
+        gold_codes: np.ndarray | None,
+    ) -> None:
+        """Set the fitted attributes every model shares (all but the EM history)."""
+        self.params_ = params
+        self.confusion_ = params.confusion
+        self.class_priors_ = params.class_priors
+        self.annotator_ids_ = votes.annotator_ids
+        self.annotator_votes_ = votes.votes_per_annotator.astype(np.float64)
+        self.votes_fingerprint_ = votes.fingerprint
+        self.gold_codes_ = gold_codes
         self.posteriors_ = posteriors
         self.label_codes_ = posteriors.argmax(axis=1)
         self.labels_ = votes.classes[self.label_codes_]
         self.classes_ = votes.classes
-        best, second = _em.top_two(posteriors)
+        best, second = em.top_two(posteriors)
         self.ties_ = best - second <= 1e-12
 
+    def _class_map(self, votes: VoteMatrix) -> np.ndarray:
+        """Column of ``classes_`` for each of ``votes.classes``; an unknown class is an error."""
+        lookup = {str(c): i for i, c in enumerate(self.classes_)}
+        unknown = [str(c) for c in votes.classes if str(c) not in lookup]
+        if unknown:
+            raise InputError(
+                f"label(s) {', '.join(map(repr, unknown))} were not classes when the model "
+                f"was fitted ({', '.join(lookup)})"
+            )
+        return np.array([lookup[str(c)] for c in votes.classes], dtype=np.int64)
 
+    def _annotator_map(self, votes: VoteMatrix) -> np.ndarray:
+        """Row of ``annotator_ids_`` for each of ``votes.annotator_ids``; ``len`` if unseen."""
+        known = pd.Index([str(a) for a in self.annotator_ids_])
+        position = known.get_indexer([str(a) for a in votes.annotator_ids])
+        return np.where(position >= 0, position, len(known))
 
     @property
     def accuracy_(self) -> np.ndarray:
@@ -170,12 +215,10 @@ class EMAggregator(Aggregator):
         max_iter: int = 100,
         tol: float = 1e-5,
         smoothing: float = 0.01,
-        progress: ProgressCallback | None = None,
     ) -> None:
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
-        self.progress = progress
 
     # ------------------------------------------------------------- hooks
     def _m_step(
@@ -190,7 +233,7 @@ class EMAggregator(Aggregator):
 
     def _initial_posteriors(self, votes: VoteMatrix) -> np.ndarray:
         """Class-major (K, n) vote shares, as crowd-kit starts."""
-        return vote_shares(votes, _em.WORK_DTYPE)
+        return vote_shares(votes, em.WORK_DTYPE)
 
     def _e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
@@ -201,7 +244,7 @@ class EMAggregator(Aggregator):
         overwritten with the new ones; models whose E-step removes each item's
         own contribution from the counts read it first.
         """
-        return _em.e_step(
+        return em.e_step(
             votes.item_annotator_label, params.log_weights, params.log_prior, out=posteriors
         )
 
@@ -221,15 +264,26 @@ class EMAggregator(Aggregator):
         previous: EMParameters | None = None,
     ) -> EMParameters:
         """M-step: sufficient statistics of class-major posteriors, then parameters."""
-        stats = _em.confusion_statistics(votes.item_annotator_label, posteriors, votes.n_classes)
-        return self._m_step(stats, _em.class_totals(posteriors), previous)
+        stats = em.confusion_statistics(votes.item_annotator_label, posteriors, votes.n_classes)
+        return self._m_step(stats, em.class_totals(posteriors), previous)
 
-    def fit(self, votes: VoteMatrix, gold: Any = None) -> EMAggregator:
-        """Run EM on ``votes``; gold items (if given) are clamped to their label throughout."""
+    def fit(
+        self, votes: VoteMatrix, gold: Any = None, *, progress: ProgressCallback | None = None
+    ) -> EMAggregator:
+        """Run EM on ``votes``; gold items (if given) are clamped to their label throughout.
+
+        Parameters
+        ----------
+        gold : GoldSet, mapping from item id to label, or int array (n_items,), optional
+            Known answers, checked against ``votes`` by :func:`consensus.data.gold_per_item`.
+        progress : callable, optional
+            Called as ``progress(iteration, log_likelihood_per_vote)`` after each
+            iteration (not a model parameter: it does not change the fit).
+        """
         self._validate()
-        gold_codes = gold_codes_for(votes, gold)
+        gold_codes = gold_per_item(votes, gold)
         posteriors = self._initial_posteriors(votes)
-        posteriors = _em.clamp_to_gold(posteriors, gold_codes, class_major=True)
+        posteriors = em.clamp_to_gold(posteriors, gold_codes, class_major=True)
         params = self._parameters(votes, posteriors)
         previous = None
         change = np.inf
@@ -238,11 +292,11 @@ class EMAggregator(Aggregator):
         iteration = 0
         for iteration in range(1, self.max_iter + 1):
             posteriors, log_lik = self._e_step(votes, params, posteriors)
-            posteriors = _em.clamp_to_gold(posteriors, gold_codes, class_major=True)
+            posteriors = em.clamp_to_gold(posteriors, gold_codes, class_major=True)
             params = self._parameters(votes, posteriors, params)
             history.append(log_lik)
-            if self.progress is not None:
-                self.progress(iteration, log_lik / votes.n_votes)
+            if progress is not None:
+                progress(iteration, log_lik / votes.n_votes)
             if previous is not None:
                 change = abs(log_lik - previous) / votes.n_votes
                 if change < self.tol:
@@ -258,50 +312,41 @@ class EMAggregator(Aggregator):
                 stacklevel=2,
             )
         posteriors, log_lik = self._e_step(votes, params, posteriors)
-        posteriors = _em.clamp_to_gold(_em.as_probabilities(posteriors), gold_codes)
-        self._store_params(votes, params)
-        self._store_posteriors(votes, posteriors)
-        self.gold_codes_ = gold_codes
+        posteriors = em.clamp_to_gold(em.as_probabilities(posteriors), gold_codes)
+        self._store_fit(votes, params, posteriors, gold_codes)
         self.n_iter_ = iteration
         self.converged_ = converged
         self.log_likelihood_ = log_lik
         self.log_likelihood_history_ = np.asarray(history)
         return self
 
-    def _store_params(self, votes: VoteMatrix, params: EMParameters) -> None:
-        self.params_ = params
-        self.confusion_ = params.confusion
-        self.class_priors_ = params.class_priors
-        self.annotator_ids_ = votes.annotator_ids
-        self.annotator_votes_ = votes.votes_per_annotator.astype(np.float64)
-        self._training_votes = weakref.ref(votes)
-
     def predict_proba(self, votes: VoteMatrix) -> np.ndarray:
-        """Posteriors of the items of ``votes`` under the fitted parameters.
+        """Posteriors of the items of ``votes`` under the fitted parameters, (n_items, K).
 
-        Annotators unseen during fit are given the crowd's vote-weighted
-        average confusion, so their votes still count, modestly.
+        Columns follow ``classes_``. The votes the model was fitted on (or any
+        equal copy) get the fitted ``posteriors_``, gold clamps included.
+        Annotators are matched by id; those unseen during fit are given the
+        crowd's vote-weighted average confusion, so their votes still count, modestly.
         """
         self._check_fitted()
-        if votes is self._training_votes():
+        if self._is_training_votes(votes):
             return self.posteriors_.copy()
         log_weights = self.params_.log_weights
-        if votes.annotator_ids is self.annotator_ids_ and np.array_equal(
-            votes.classes, self.classes_
-        ):
+        same_annotators = np.array_equal(
+            votes.annotator_ids.astype(str), self.annotator_ids_.astype(str)
+        )
+        if same_annotators and np.array_equal(votes.classes.astype(str), self.classes_.astype(str)):
             counts = votes.item_annotator_label
         else:
             counts, log_weights = self._aligned(votes)
-        posteriors, _ = _em.e_step(counts, log_weights, self.params_.log_prior)
-        return _em.as_probabilities(posteriors)
+        posteriors, _ = em.e_step(counts, log_weights, self.params_.log_prior)
+        return em.as_probabilities(posteriors)
 
     def _aligned(self, votes: VoteMatrix) -> tuple[sp.csr_matrix, np.ndarray]:
         """Counts and log-weights with annotators and classes matched by name."""
         n_known, k = self.confusion_.shape[0], self.confusion_.shape[1]
-        known_ids = pd.Index([str(a) for a in self.annotator_ids_])
-        position = known_ids.get_indexer([str(a) for a in votes.annotator_ids])
-        position = np.where(position >= 0, position, n_known)
-        class_map = np.array([self._class_code(c) for c in votes.classes])
+        position = self._annotator_map(votes)
+        class_map = self._class_map(votes)
         weights = self.params_.log_weights.reshape(n_known, k, k)
         share = self.annotator_votes_ / self.annotator_votes_.sum()
         crowd = np.tensordot(share, weights, axes=1)[None]
@@ -312,9 +357,3 @@ class EMAggregator(Aggregator):
             shape=(votes.n_items, (n_known + 1) * k),
         )
         return counts, log_weights
-
-    def _class_code(self, name: Any) -> int:
-        lookup = {str(c): i for i, c in enumerate(self.classes_)}
-        if str(name) not in lookup:
-            raise InputError(f"label {name!r} was not a class when the model was fitted")
-        return lookup[str(name)]

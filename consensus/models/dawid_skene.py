@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _em
+from . import em
 from .base import EMAggregator, EMParameters
 
 
 def point_estimates(confusion: np.ndarray, priors: np.ndarray) -> EMParameters:
     """Parameters whose E-step uses the confusion matrices and priors as they are."""
     return EMParameters(
-        log_weights=_em.log_weights_from_confusion(_em.safe_log(confusion)),
-        log_prior=_em.safe_log(priors),
+        log_weights=em.log_weights_from_confusion(em.safe_log(confusion)),
+        log_prior=em.safe_log(priors),
         confusion=confusion,
         class_priors=priors,
     )
@@ -31,8 +31,6 @@ class DawidSkene(EMAggregator):
         Dirichlet pseudo-count added to every confusion cell and class count
         (MAP estimation). It keeps an annotator with one vote from looking
         perfect; 0 gives plain maximum-likelihood DS as in crowd-kit.
-    progress : callable, optional
-        Called as ``progress(iteration, log_likelihood_per_vote)``.
 
     Attributes
     ----------
@@ -48,8 +46,8 @@ class DawidSkene(EMAggregator):
     def _m_step(
         self, stats: np.ndarray, class_counts: np.ndarray, previous: EMParameters | None
     ) -> EMParameters:
-        confusion = _em.normalize_confusion(stats, self.smoothing)
-        return point_estimates(confusion, _em.normalize_rows(class_counts + self.smoothing))
+        confusion = em.normalize_confusion(stats, self.smoothing)
+        return point_estimates(confusion, em.normalize_rows(class_counts + self.smoothing))
 
 
 class OneCoinDawidSkene(EMAggregator):
@@ -73,7 +71,7 @@ class OneCoinDawidSkene(EMAggregator):
         confusion = np.repeat(off[:, None, None], n_classes, axis=1).repeat(n_classes, axis=2)
         idx = np.arange(n_classes)
         confusion[:, idx, idx] = accuracy[:, None]
-        return point_estimates(confusion, _em.normalize_rows(class_counts + self.smoothing))
+        return point_estimates(confusion, em.normalize_rows(class_counts + self.smoothing))
 
     @property
     def skills_(self) -> np.ndarray:

@@ -28,10 +28,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
+from ..data.votes import VoteMatrix
 from ..exceptions import InputError
-from ..votes import VoteMatrix
-from . import _em
-from .base import EMAggregator, EMParameters, ProgressCallback
+from . import em
+from .base import EMAggregator, EMParameters
+from .dirichlet import fixed_point_update
 
 #: Bounds on every prior pseudo-count: below, digamma explodes; above, the prior
 #: would overrule any amount of data.
@@ -65,9 +66,7 @@ def fit_population_prior(
         denominator = np.where(
             seen, digamma(row_totals + total[None]) - digamma(total)[None], 0.0
         ).sum(axis=0)
-        updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
-        updated = np.clip(np.where(np.isfinite(updated), updated, alpha), ALPHA_MIN, ALPHA_MAX)
-        updated = diagonal_dominant(updated)
+        updated = fixed_point_update(alpha, numerator, denominator, (ALPHA_MIN, ALPHA_MAX))
         if np.all(np.abs(updated - alpha) <= rtol * alpha):
             return updated
         alpha = updated
@@ -108,11 +107,11 @@ def cavity_e_step(
     totals = np.repeat(concentration.sum(axis=2), n_labels, axis=0)  # row a*L+l -> C[a]
     inv_cells, inv_totals = 1.0 / cells, 1.0 / totals
     counts = votes.item_annotator_label
-    joint = _em.log_joint(counts, np.log(cells * inv_totals), log_prior)
+    joint = em.log_joint(counts, np.log(cells * inv_totals), log_prior)
     # Horner: sum_n t^n a_n = t (a_1 + t (a_2 + ...)), a_n summed over the item's votes
     series = np.zeros_like(joint)
     for n in range(SERIES_TERMS, 0, -1):
-        series += _em.log_joint(
+        series += em.log_joint(
             counts, (inv_cells**n - inv_totals**n) / n, np.zeros(n_classes)
         )
         series *= previous
@@ -138,24 +137,8 @@ def cavity_e_step(
             remainder += sign * term
         for k in range(n_classes):
             joint[k] += np.bincount(item, weights=remainder[k], minlength=joint.shape[1])
-    posteriors, log_norm = _em.normalize_log_inplace(joint)
+    posteriors, log_norm = em.normalize_log_inplace(joint)
     return posteriors, float(log_norm.sum(dtype=np.float64))
-
-
-def diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
-    """Raise each prior row's diagonal to at least its largest other entry.
-
-    The one assumption that makes a crowd's labels identifiable: a typical
-    annotator gives the true class at least as often as any single other one.
-    Without it a class nobody voted for can be learned as "items the crowd
-    splits on" and win those items.
-    """
-    off = alpha.copy()
-    np.fill_diagonal(off, 0.0)
-    diagonal = np.maximum(np.diagonal(alpha), off.max(axis=1))
-    out = alpha.copy()
-    np.fill_diagonal(out, diagonal)
-    return out
 
 
 class PooledDawidSkene(EMAggregator):
@@ -163,7 +146,7 @@ class PooledDawidSkene(EMAggregator):
 
     Parameters
     ----------
-    max_iter, tol, progress
+    max_iter, tol
         As in :class:`~consensus.models.DawidSkene`.
     prior_strength : float
         Prior pseudo-votes per confusion cell: each confusion row's Dirichlet
@@ -195,9 +178,8 @@ class PooledDawidSkene(EMAggregator):
         prior_steps: int = 10,
         leave_one_out: bool = False,
         smoothing: float = 0.0,
-        progress: ProgressCallback | None = None,
     ) -> None:
-        super().__init__(max_iter=max_iter, tol=tol, smoothing=smoothing, progress=progress)
+        super().__init__(max_iter=max_iter, tol=tol, smoothing=smoothing)
         self.prior_strength = prior_strength
         self.class_prior = class_prior
         self.learn_prior = learn_prior
@@ -237,7 +219,7 @@ class PooledDawidSkene(EMAggregator):
         class_concentration = class_counts + self.class_prior
         class_priors = class_concentration / class_concentration.sum()
         return EMParameters(
-            log_weights=_em.log_weights_from_confusion(np.log(confusion)),
+            log_weights=em.log_weights_from_confusion(np.log(confusion)),
             log_prior=np.log(class_priors),
             confusion=confusion,
             class_priors=class_priors,
@@ -258,19 +240,22 @@ class PooledDawidSkene(EMAggregator):
         """Posteriors of the training items, each vote weighed by its annotator's
         confusion estimated *without* that item: one leave-one-out E-step at the
         fitted parameters (the fit itself is unchanged). ``votes`` must be the
-        votes the model was fitted on.
+        votes the model was fitted on, or an equal copy.
         """
         self._check_fitted()
-        if votes is not self._training_votes():
-            raise InputError("leave_one_out_proba needs the votes the model was fitted on")
+        if not self._is_training_votes(votes):
+            raise InputError(
+                "leave_one_out_proba needs the votes the model was fitted on (these differ "
+                "in their codes, annotators or classes)"
+            )
         if self.leave_one_out:
             return self.posteriors_.copy()
         assert self.params_.concentration is not None  # set by every M-step of this model
-        previous = np.ascontiguousarray(self.posteriors_.T, dtype=_em.WORK_DTYPE)
+        previous = np.ascontiguousarray(self.posteriors_.T, dtype=em.WORK_DTYPE)
         posteriors, _ = cavity_e_step(
             votes, self.params_.concentration, self.params_.log_prior, previous
         )
-        return _em.as_probabilities(posteriors)
+        return em.as_probabilities(posteriors)
 
     @property
     def population_prior_(self) -> np.ndarray:

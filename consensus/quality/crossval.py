@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import ConvergenceWarning, InputError
-from .models.base import Aggregator
-from .votes import VoteMatrix
+from ..data.votes import VoteMatrix
+from ..exceptions import ConvergenceWarning, InputError
+from ..models.base import Aggregator
 
 #: Fewer gold items than this give no accuracy estimate worth printing.
 MIN_GOLD_FOR_ESTIMATE = 10

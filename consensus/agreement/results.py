@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..report.text import json_ready
+
 #: Statistic keys, in report and JSON order.
 STATISTICS: tuple[str, ...] = (
     "percent_agreement",
@@ -28,11 +30,6 @@ TITLES: dict[str, str] = {
     "cohen_kappa_mean": "Mean pairwise Cohen's kappa",
     "gwet_ac1": "Gwet's AC1",
 }
-
-
-def _number(value: float) -> float | None:
-    """A float for JSON: NaN becomes None (null) because JSON has no NaN."""
-    return None if math.isnan(value) else float(value)
 
 
 @dataclass(frozen=True)
@@ -96,9 +93,9 @@ class AgreementResult:
     def to_dict(self) -> dict[str, float | int | None]:
         """``{"estimate", "ci_low", "ci_high", "n_items"}``; NaN as None so it is valid JSON."""
         return {
-            "estimate": _number(self.estimate),
-            "ci_low": _number(self.ci_low),
-            "ci_high": _number(self.ci_high),
+            "estimate": json_ready(self.estimate),
+            "ci_low": json_ready(self.ci_low),
+            "ci_high": json_ready(self.ci_high),
             "n_items": int(self.n_items),
         }
 

@@ -1,18 +1,16 @@
-"""Result tables and summaries built from a fitted model and its VoteMatrix.
+"""The tables a fit produces: one row per item, per annotator, per confusion cell.
 
 Everything here speaks the user's ids and label names; nothing here fits.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from scipy.special import betaincinv
 
-from .models.base import Aggregator
-from .votes import VoteMatrix
+from ..data.votes import VoteMatrix
+from ..models.base import Aggregator
 
 #: Annotators with fewer votes than this are left out of the "least reliable" list.
 MIN_VOTES_TO_RANK = 10
@@ -46,7 +44,6 @@ def item_table(
     )
     probabilities = pd.DataFrame(posteriors, columns=_column_names("p_", votes.classes))
     return pd.concat([table, probabilities], axis=1)
-
 
 
 def annotator_table(
@@ -99,75 +96,3 @@ def least_reliable(annotators: pd.DataFrame, n: int = 5) -> pd.DataFrame:
     if ranked.empty:
         ranked = annotators
     return ranked.sort_values(["accuracy", "annotator"], kind="stable").head(n)
-
-
-def summary(
-    votes: VoteMatrix,
-    model: Aggregator,
-    method: str,
-    annotators: pd.DataFrame | None = None,
-    posteriors: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """A JSON-ready summary of a fit: data size, convergence, priors, weakest annotators."""
-    annotators = annotator_table(votes, model) if annotators is None else annotators
-    weakest = least_reliable(annotators)
-    confidence = (model.posteriors_ if posteriors is None else posteriors).max(axis=1)
-    return {
-        "items": votes.n_items,
-        "annotators": votes.n_annotators,
-        "votes": votes.n_votes,
-        "classes": [str(c) for c in votes.classes],
-        "method": method,
-        "iterations": int(model.n_iter_),
-        "converged": bool(model.converged_),
-        "log_likelihood": float(model.log_likelihood_),
-        "class_priors": {
-            str(c): float(p) for c, p in zip(votes.classes, model.class_priors_, strict=True)
-        },
-        "mean_confidence": float(confidence.mean()),
-        "items_below_0.9": int((confidence < 0.9).sum()),
-        "ties": int(model.ties_.sum()),
-        "least_reliable": [
-            {
-                "annotator": str(row.annotator),
-                "n_votes": int(row.n_votes),
-                "accuracy": float(row.accuracy),
-                "ci_low": float(row.ci_low),
-                "ci_high": float(row.ci_high),
-            }
-            for row in weakest.itertuples()
-        ],
-        "confidence_note": "model-based and uncalibrated: no gold was given",
-    }
-
-
-def format_summary(info: dict[str, Any]) -> str:
-    """The terminal form of :func:`summary`."""
-    priors = ", ".join(f"{c} {p:.3f}" for c, p in info["class_priors"].items())
-    status = "converged" if info["converged"] else "NOT converged"
-    lines = [
-        f"{info['items']:,} items, {info['annotators']:,} annotators, {info['votes']:,} votes, "
-        f"{len(info['classes'])} classes",
-        f"method {info['method']}: {info['iterations']} iterations, {status}",
-        f"class priors: {priors}",
-        f"mean confidence {info['mean_confidence']:.3f}; {_count(info['items_below_0.9'], 'item')} "
-        f"below 0.9; {_count(info['ties'], 'tie')}",
-    ]
-    if info.get("gold_accuracy") is not None:
-        lines.append(info["gold_accuracy_text"])
-    if info.get("calibration_text"):
-        lines.append(info["calibration_text"])
-    lines.append(f"confidence is {info['confidence_note']}")
-    if info["least_reliable"]:
-        lines.append(f"least reliable annotators (with ≥{MIN_VOTES_TO_RANK} votes where possible):")
-        width = max(len(r["annotator"]) for r in info["least_reliable"])
-        for r in info["least_reliable"]:
-            lines.append(
-                f"  {r['annotator']:<{width}}  accuracy {r['accuracy']:.3f} "
-                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]  {_count(r['n_votes'], 'vote')}"
-            )
-    return "\n".join(lines)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -2,7 +2,7 @@
 
 Every statistic returns the same frozen :class:`AgreementResult` (estimate, 95%
 percentile bootstrap interval over items, standard error, n). The arithmetic lives in
-:mod:`consensus._agreement_stats` as pure functions of weighted item sums, so the
+:mod:`consensus.agreement.statistics` as pure functions of weighted item sums, so the
 bootstrap is a few matrix products rather than a loop over items or draws.
 
 How the votes enter each statistic
@@ -18,7 +18,7 @@ How the votes enter each statistic
 - When expected agreement is 1 (every vote the same class) kappa and alpha are 0/0;
   they are reported as 1, matching percent agreement and AC1 on such data. In the
   Cohen mean a pair whose kappa is 0/0 is left out instead (see
-  :func:`consensus._agreement_stats.cohen_kappa_mean_from_pairs` for why).
+  :func:`consensus.agreement.statistics.cohen_kappa_mean_from_pairs` for why).
 - Intervals are percentile intervals of the statistic over ``n_bootstrap`` resamples of
   the items with replacement, drawn from ``numpy.random.default_rng(seed)``; every
   statistic sees the same draws for the same seed.
@@ -36,30 +36,14 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from . import _agreement_stats as stats
-from ._agreement_results import STATISTICS, TITLES, AgreementReport, AgreementResult
-from .exceptions import InputError, InputWarning
-from .votes import VoteMatrix
-
-__all__ = [
-    "STATISTICS",
-    "AgreementReport",
-    "AgreementResult",
-    "agreement_report",
-    "annotator_agreement",
-    "cohen_kappa_mean",
-    "fleiss_kappa",
-    "gwet_ac1",
-    "krippendorff_alpha",
-    "percent_agreement",
-]
+from ..data.votes import VoteMatrix
+from ..exceptions import InputError, InputWarning
+from ..wording import plural
+from . import statistics as stats
+from .results import STATISTICS, TITLES, AgreementReport, AgreementResult
 
 
 # ------------------------------------------------------------------------ plans
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 @dataclass(frozen=True)
 class _Plan:
     """A statistic ready to evaluate: weights (n_draws, n_items) -> values (n_draws,)."""
@@ -90,9 +74,9 @@ def _plan(votes: VoteMatrix, statistic: str, min_shared_items: int) -> _Plan:
     if not single:
         return _Plan(statistic, compute, n_pairable)
     if all_items:
-        note = f"{_plural(single, 'single-vote item')} only in chance agreement"
+        note = f"{plural(single, 'single-vote item')} only in chance agreement"
         return _Plan(statistic, compute, votes.n_items, note)
-    return _Plan(statistic, compute, n_pairable, f"{_plural(single, 'single-vote item')} left out")
+    return _Plan(statistic, compute, n_pairable, f"{plural(single, 'single-vote item')} left out")
 
 
 def _cohen_plan(votes: VoteMatrix, min_shared_items: int) -> _Plan:
@@ -106,11 +90,11 @@ def _cohen_plan(votes: VoteMatrix, min_shared_items: int) -> _Plan:
         return _Plan("cohen_kappa_mean", compute, 0, note, warning=note)
     undefined = int(np.isnan(stats.cohen_kappa_by_pair(tables)).sum())
     note = (
-        f"mean over {_plural(tables.n_pairs - undefined, 'annotator pair')} sharing >= "
+        f"mean over {plural(tables.n_pairs - undefined, 'annotator pair')} sharing >= "
         f"{min_shared_items} items (median {np.median(tables.shared):g})"
     )
     if undefined:
-        note += f"; left out {_plural(undefined, 'pair')} that used one class only (0/0)"
+        note += f"; left out {plural(undefined, 'pair')} that used one class only (0/0)"
     return _Plan("cohen_kappa_mean", compute, tables.n_items, note)
 
 
@@ -123,7 +107,7 @@ def _require_votes(votes: object) -> None:
     if not isinstance(votes, VoteMatrix):
         raise InputError(
             f"expected a VoteMatrix, got {type(votes).__name__}; build one with "
-            f"VoteMatrix.from_frame(frame) or consensus.io.read_votes(path)"
+            f"VoteMatrix.from_frame(frame) or consensus.read_votes(path)"
         )
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from .models.pooled import diagonal_dominant
-from .votes import VoteMatrix
+from ..data.votes import VoteMatrix
+from ..models.dirichlet import diagonal_dominant, fixed_point_update
 
 #: Digamma evaluations the correlation fit may spend: seconds, whatever the data.
 WORK_BUDGET = 5e7
@@ -117,9 +117,7 @@ def _dirichlet_step(patterns: _Patterns, expected: np.ndarray, alpha: np.ndarray
         expected
         * (digamma(patterns.totals[:, None] + alpha_sum[None]) - digamma(alpha_sum)[None])
     ).sum(axis=0)
-    updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
-    updated = np.where(np.isfinite(updated) & (updated > 0), updated, alpha)
-    return diagonal_dominant(np.clip(updated, ALPHA_MIN, ALPHA_MAX))
+    return fixed_point_update(alpha, numerator, denominator, (ALPHA_MIN, ALPHA_MAX))
 
 
 def _log_likelihood(patterns: _Patterns, alpha: np.ndarray) -> np.ndarray:
@@ -210,7 +208,7 @@ def fit_vote_correlation(
         curvature = np.linalg.norm(second)
         new_state = twice
         if curvature > 1e-12:  # extrapolate; keep it only if the likelihood holds
-            length = min(-np.linalg.norm(first) / curvature, -1.0)
+            length = min(float(-np.linalg.norm(first) / curvature), -1.0)
             candidate = state - 2 * length * first + length**2 * second
             stabilised, candidate_lik = step(candidate)
             if np.isfinite(candidate_lik) and candidate_lik >= log_lik:

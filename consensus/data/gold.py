@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import InputError, InputWarning
-from .io import read_table, table_format
-from .votes import COLUMN_ALIASES, MISSING_MARKERS, VoteMatrix, _describe_rows, find_columns
+from ..exceptions import InputError, InputWarning
+from ..wording import describe_rows, option
+from .columns import COLUMN_ALIASES, MISSING_MARKERS, find_columns
+from .readers import first_data_line, read_table, table_format
+from .votes import VoteMatrix
 
 #: Accepted spellings of the gold columns, first match wins (case-insensitive).
 GOLD_COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -234,7 +236,7 @@ class GoldSet:
             raise InputError(
                 f"{source}: gold label(s) not among the votes' classes "
                 f"{', '.join(class_code)}: {detail}; fix the gold file or declare the full "
-                f"label set when reading the votes (--labels)"
+                f"label set when reading the votes ({option('labels')})"
             )
 
         vote_ids = pd.Index(votes.item_ids.astype(str)).str.strip()
@@ -276,12 +278,51 @@ def read_gold(
 
     Errors name the file and line; see :meth:`GoldSet.from_frame` for the checks.
     """
-    fmt = table_format(path)
     frame = read_table(path)
-    first_line = {"csv": 2, "tsv": 2, "jsonl": 1}.get(fmt)
+    first_line = first_data_line(table_format(path))
     return GoldSet.from_frame(
         frame, votes, item=item, label=label, source=str(path), first_line=first_line
     )
+
+
+def gold_per_item(votes: VoteMatrix, gold: Any) -> np.ndarray | None:
+    """Per-item gold class codes (-1 where unknown) from any form of gold a model accepts.
+
+    Every way in is checked against ``votes`` the same way: a :class:`GoldSet` must
+    have been matched to these votes; a mapping or Series from item id to label
+    name is matched like a gold file (unknown labels are an error, items no one
+    voted on are dropped with a warning); an integer array needs one code per item,
+    -1 or a class code.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_items,), or None when ``gold`` is None.
+    """
+    if gold is None:
+        return None
+    if isinstance(gold, GoldSet):
+        gold.check_matches(votes)
+        codes = gold.per_item(votes.n_items).astype(np.int64)
+    elif isinstance(gold, (Mapping, pd.Series)):
+        series = pd.Series(gold, dtype=object)
+        frame = pd.DataFrame({"item": series.index.to_numpy(dtype=object), "label": series.array})
+        codes = GoldSet.from_frame(frame, votes, source="the gold labels").per_item(votes.n_items)
+        codes = codes.astype(np.int64)
+    else:
+        codes = np.asarray(gold)
+        if codes.dtype.kind not in "iu":
+            raise InputError(
+                f"gold must be a GoldSet, a mapping from item id to label, or integer class "
+                f"codes per item; got an array of {codes.dtype}"
+            )
+        codes = codes.astype(np.int64)
+    if codes.shape != (votes.n_items,):
+        raise InputError(f"gold must give one code per item ({votes.n_items}), got {codes.shape}")
+    if codes.max(initial=-1) >= votes.n_classes or codes.min(initial=-1) < -1:
+        raise InputError(
+            f"gold codes must be -1 (unknown) or a class code 0..{votes.n_classes - 1}"
+        )
+    return codes
 
 
 # ---------------------------------------------------------------- helpers
@@ -313,7 +354,7 @@ def _check_missing(table: pd.DataFrame, source: str, first_line: int | None) -> 
         if missing.any():
             raise InputError(
                 f"{source}: {int(missing.sum())} gold row(s) with an empty {role} at "
-                f"{_describe_rows(np.flatnonzero(missing), first_line)}; fill or delete them"
+                f"{describe_rows(np.flatnonzero(missing), first_line)}; fill or delete them"
             )
 
 
@@ -335,8 +376,8 @@ def _drop_repeats(table: pd.DataFrame, source: str, first_line: int | None) -> p
             other = rows[labels[rows] != labels[rows[0]]][0]
             details.append(
                 f"item {name!r} is {labels[rows[0]]!r} at "
-                f"{_describe_rows(rows[:1], first_line)} but {labels[other]!r} at "
-                f"{_describe_rows(np.array([other]), first_line)}"
+                f"{describe_rows(rows[:1], first_line)} but {labels[other]!r} at "
+                f"{describe_rows(np.array([other]), first_line)}"
             )
         more = f" (and {len(conflicts) - 5} more items)" if len(conflicts) > 5 else ""
         raise InputError(
@@ -346,7 +387,7 @@ def _drop_repeats(table: pd.DataFrame, source: str, first_line: int | None) -> p
         )
     warnings.warn(
         f"{source}: {int(extra.sum())} repeated gold row(s) with the same label at "
-        f"{_describe_rows(np.flatnonzero(extra), first_line)}; kept one row per item",
+        f"{describe_rows(np.flatnonzero(extra), first_line)}; kept one row per item",
         InputWarning,
         stacklevel=3,
     )

@@ -62,8 +62,14 @@ def log_joint(
     """
     weights = log_weights.astype(counts.dtype, copy=False)
     shape = (weights.shape[1], counts.shape[0])
-    usable = out is not None and out.shape == shape and out.dtype == counts.dtype
-    joint = out if usable and out.flags.c_contiguous else np.empty(shape, dtype=counts.dtype)
+    joint = (
+        out
+        if out is not None
+        and out.shape == shape
+        and out.dtype == counts.dtype
+        and out.flags.c_contiguous
+        else np.empty(shape, dtype=counts.dtype)
+    )
     for k in range(weights.shape[1]):
         joint[k] = log_prior[k]
         add_product(counts, np.ascontiguousarray(weights[:, k]), joint[k])

@@ -64,10 +64,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import InputError
-from .gold import GoldSet
-from .scoring import _records, _text_table, accuracy_columns, gold_confusion, wilson_interval
-from .votes import VoteMatrix
+from ..data.gold import GoldSet
+from ..data.votes import VoteMatrix
+from ..exceptions import InputError
+from ..report.text import records, text_table
+from .scoring import accuracy_columns, gold_confusion, wilson_interval
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
 
@@ -268,7 +269,7 @@ class VetReport:
         ]
         if self.min_class_recall is not None:
             lines.append(f"Class floor: recall >= {self.min_class_recall:g} on every gold class.")
-        lines.append(_text_table(table[list(SUMMARY_COLUMNS)], max_rows, ".candidates"))
+        lines.append(text_table(table[list(SUMMARY_COLUMNS)], max_rows, ".candidates"))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,7 +283,7 @@ class VetReport:
             "confidence": self.confidence,
             "n_gold_items": self.n_gold_items,
             "exit_code": self.exit_code,
-            "candidates": _records(self.candidates),
+            "candidates": records(self.candidates),
         }
 
 

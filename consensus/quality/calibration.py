@@ -14,22 +14,25 @@ measured by nested cross-validation: on items the calibrator never saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import isotonic_regression, minimize, minimize_scalar
 
+from ..exceptions import InputError
+from ..models.em import normalize_log, safe_log, top_two
+from ..report.text import records
+from . import CALIBRATORS
 from .crossval import HeldOut, fold_assignment
-from .models._em import normalize_log, safe_log, top_two
 
 DEFAULT_BINS = 10
 #: Temperatures are searched on log scale within these bounds.
 T_MIN, T_MAX = 0.05, 50.0
 #: Fewer held-out gold items than this get Platt scaling instead of isotonic regression.
 ISOTONIC_MIN_GOLD = 300
-CALIBRATORS = ("auto", "isotonic", "platt", "temperature")
+
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def with_confidence(posteriors: np.ndarray, confidence: np.ndarray) -> np.ndarra
 
 def fit_calibrator(posteriors: np.ndarray, truth: np.ndarray, kind: str = "auto") -> Calibrator:
     """Fit a calibrator on held-out posteriors of gold items and their true classes."""
+    if kind not in CALIBRATORS:
+        raise InputError(f"unknown calibrator {kind!r}; choose one of {', '.join(CALIBRATORS)}")
     if kind == "auto":
         kind = "isotonic" if len(truth) >= ISOTONIC_MIN_GOLD else "platt"
     if kind == "temperature":
@@ -199,7 +204,6 @@ class CalibrationReport:
     brier_after: float
     n_gold: int
     n_folds: int
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,8 +214,8 @@ class CalibrationReport:
             "brier_after": self.brier_after,
             "n_gold": self.n_gold,
             "n_folds": self.n_folds,
-            "bins_before": _records(self.before),
-            "bins_after": _records(self.after),
+            "bins_before": records(self.before),
+            "bins_after": records(self.after),
         }
 
     def summary(self) -> str:
@@ -265,58 +269,5 @@ def calibrate_held_out(
     )
 
 
-def text_diagram(table: pd.DataFrame, width: int = 40) -> str:
-    """A reliability diagram in characters: accuracy bar per bin, '|' at mean confidence."""
-    lines = ["accuracy per confidence bin ('#' accuracy, '|' mean confidence)"]
-    for row in table.itertuples():
-        if row.items == 0:
-            lines.append(f"{row.bin_low:.1f}–{row.bin_high:.1f} {'':{width}}  (no items)")
-            continue
-        bar = ["#"] * int(round(row.accuracy * width)) + [" "] * width
-        bar = bar[:width]
-        mark = min(int(round(row.mean_confidence * width)), width - 1)
-        bar[mark] = "|"
-        lines.append(f"{row.bin_low:.1f}–{row.bin_high:.1f} {''.join(bar)}  n={row.items}")
-    return "\n".join(lines)
-
-
-def plot_reliability(report: CalibrationReport, path: str) -> None:
-    """Write a reliability diagram (before and after) as a PNG; needs matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        from .exceptions import InputError
-
-        raise InputError("--plot needs matplotlib: pip install 'consensus[plot]'") from exc
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    for table, name in ((report.before, f"model (ECE {report.ece_before:.3f})"),
-                        (report.after, f"calibrated (ECE {report.ece_after:.3f})")):
-        used = table["items"] > 0
-        ax.plot(table["mean_confidence"][used], table["accuracy"][used], marker="o", label=name)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy on held-out gold items")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Reliability on {report.n_gold:,} gold items")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
 def _num(value: float) -> str:
     return "   -  " if np.isnan(value) else f"{value:6.3f}"
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import InputError
-from .gold import GoldSet
-from .votes import VoteMatrix
+from ..data.gold import GoldSet
+from ..data.votes import VoteMatrix
+from ..exceptions import InputError
+from ..report.text import cell, json_ready, records, text_table
 
 #: Fewest gold answers for an annotator to be ranked. With nine, the 95% Wilson interval is
 #: 0.41 wide at accuracy 0.9 and 0.54 at 0.6, and fewer answers give wider ones: ranking
@@ -179,20 +180,20 @@ class ConsensusScore:
         head = (
             f"Consensus on gold: accuracy {self.accuracy:.3f} "
             f"[{self.ci_low:.3f}, {self.ci_high:.3f}] ({self.correct}/{self.n_gold}, "
-            f"{self.confidence:.0%} Wilson), kappa {_number(self.kappa)}"
+            f"{self.confidence:.0%} Wilson), kappa {cell(self.kappa)}"
         )
-        return head + "\n" + _text_table(self.per_class)
+        return head + "\n" + text_table(self.per_class)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_gold": self.n_gold,
             "correct": self.correct,
-            "accuracy": _native(self.accuracy),
-            "ci_low": _native(self.ci_low),
-            "ci_high": _native(self.ci_high),
-            "kappa": _native(self.kappa),
+            "accuracy": json_ready(self.accuracy),
+            "ci_low": json_ready(self.ci_low),
+            "ci_high": json_ready(self.ci_high),
+            "kappa": json_ready(self.kappa),
             "confidence": self.confidence,
-            "per_class": _records(self.per_class),
+            "per_class": records(self.per_class),
         }
 
 
@@ -230,7 +231,7 @@ class ScoreReport:
             f"with at least {self.min_gold} gold answers. Not ranked: "
             f"{status.get(TOO_FEW, 0)} with fewer, {status.get(NO_GOLD, 0)} with none.",
         ]
-        lines.append(_text_table(table[list(SUMMARY_COLUMNS)], max_rows, ".annotators"))
+        lines.append(text_table(table[list(SUMMARY_COLUMNS)], max_rows, ".annotators"))
         if self.uncovered_classes:
             lines.append(
                 f"The gold set has no item of class {', '.join(map(str, self.uncovered_classes))}:"
@@ -247,7 +248,7 @@ class ScoreReport:
             "uncovered_classes": [str(c) for c in self.uncovered_classes],
             "min_gold": self.min_gold,
             "confidence": self.confidence,
-            "annotators": _records(self.annotators),
+            "annotators": records(self.annotators),
             "overall": None if self.overall is None else self.overall.to_dict(),
         }
 
@@ -413,49 +414,3 @@ def _check_options(min_gold: int, confidence: float) -> None:
         raise InputError(f"min_gold must be a whole number of at least 1, not {min_gold!r}")
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence must be between 0 and 1 (e.g. 0.95), not {confidence!r}")
-
-
-def _native(value: Any) -> Any:
-    """A JSON-ready scalar: NaN becomes None, numpy scalars become Python ones."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (NaN as None)."""
-    return [{str(k): _native(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def _number(value: Any) -> str:
-    """A table cell: floats to three places; NaN, None and NA blank."""
-    if value is None or value is pd.NA:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
-
-
-def _text_table(frame: pd.DataFrame, max_rows: int | None = None, where: str = "") -> str:
-    """A plain aligned table: floats to three places, numbers right-aligned, NaN blank.
-
-    Rows after ``max_rows`` are left out with a line saying how many and ``where`` they are.
-    """
-    shown = frame if max_rows is None else frame.head(max_rows)
-    columns = [str(c) for c in shown.columns]
-    cells = [[_number(v) for v in shown[c]] for c in shown.columns]
-    numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
-    widths = [max([len(name), *map(len, col)]) for name, col in zip(columns, cells, strict=True)]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if right else v.ljust(w)
-            for v, w, right in zip(values, widths, numeric, strict=True)
-        ).rstrip()
-
-    rows = [line(columns)] + [line(list(row)) for row in zip(*cells, strict=True)]
-    if len(shown) < len(frame):
-        rows.append(f"... {len(frame) - len(shown)} more (all in {where})")
-    return "\n".join(rows)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .votes import VoteMatrix
+from ..data.votes import VoteMatrix
 
 #: Cells per block of bootstrap weights or pair sums (8 bytes each), whatever the data size.
 BLOCK_CELLS = 2_000_000

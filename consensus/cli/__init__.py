@@ -1,0 +1,44 @@
+"""The ``consensus`` command: a thin click layer over the library, one module per command.
+
+Each command parses options, calls one library function and formats the
+result. Library errors become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from .. import __version__
+from .aggregate import aggregate
+from .agreement import agreement
+from .calibration import calibration
+from .gold import score, vet
+from .options import show_warning
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="consensus")
+def cli() -> None:
+    """Turn annotators' votes into labels you can trust, and tell whom to trust.
+
+    Votes are a table with one row per vote: item, annotator, label (or
+    crowd-kit's task, worker, label) as CSV, Parquet or JSON Lines.
+
+    Exit status: 0 done, 2 bad input (one line on stderr says what to change),
+    4 out of memory; `consensus vet` also uses 1 and 3.
+    """
+
+
+for command in (aggregate, score, vet, agreement, calibration):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console entry point: warnings as one line each, no tracebacks for bad input."""
+    warnings.showwarning = show_warning
+    cli(prog_name="consensus")
+
+
+__all__ = ["cli", "main"]

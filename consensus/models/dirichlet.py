@@ -1,0 +1,48 @@
+"""Minka's fixed point for Dirichlet pseudo-counts, written once.
+
+Two fits use it: pooled Dawid–Skene's crowd prior over annotators' confusion rows
+(:mod:`consensus.models.pooled`) and the Dirichlet–multinomial mixture behind the
+correlated-votes discount (:mod:`consensus.quality.overdispersion`). Each caller
+sums its own digamma differences; the update, its safeguards and the
+identifiability rule live here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def diagonal_dominant(alpha: np.ndarray) -> np.ndarray:
+    """Raise each row's diagonal to at least its largest other entry.
+
+    The one assumption that makes a crowd's labels identifiable: a typical
+    annotator gives the true class at least as often as any single other one.
+    Without it a class nobody voted for can be learned as "items the crowd
+    splits on" and win those items.
+    """
+    off = alpha.copy()
+    np.fill_diagonal(off, 0.0)
+    diagonal = np.maximum(np.diagonal(alpha), off.max(axis=1))
+    out = alpha.copy()
+    np.fill_diagonal(out, diagonal)
+    return out
+
+
+def fixed_point_update(
+    alpha: np.ndarray,
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    bounds: tuple[float, float],
+) -> np.ndarray:
+    """One step of Minka (2000), eq. 55, for a Dirichlet per row of ``alpha`` (K, L).
+
+    ``numerator[k, l]`` sums ``w (digamma(n_l + alpha_kl) - digamma(alpha_kl))`` and
+    ``denominator[k]`` sums ``w (digamma(N + A_k) - digamma(A_k))`` over the weighted
+    count rows of row k (``A_k`` its total). The step never lowers the likelihood.
+    A non-finite update keeps the old value; the result is clipped to ``bounds``
+    (below them digamma explodes, above them the prior overrules any data) and
+    made diagonal-dominant.
+    """
+    updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
+    updated = np.clip(np.where(np.isfinite(updated), updated, alpha), *bounds)
+    return diagonal_dominant(updated)

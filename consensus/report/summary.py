@@ -1,0 +1,140 @@
+"""The sentences and JSON of a run, built once from its result.
+
+Results carry data; this module is where they become words. ``--json`` and the
+terminal summary come from the same fields, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..wording import plural
+from .tables import MIN_VOTES_TO_RANK, least_reliable
+
+if TYPE_CHECKING:
+    from ..workflows.aggregation import AggregateResult
+    from ..workflows.calibration import CalibrationCheck
+
+
+def confidence_note(result: AggregateResult) -> str:
+    """What the reported confidence is: calibrated on gold, or how it was made honest."""
+    if result.calibration is not None:
+        return f"calibrated on gold ({result.calibration.calibrator.describe()})"
+    why = "too few gold items" if result.n_gold is not None else "no gold was given"
+    if result.correlation is None:
+        if result.n_gold is None:
+            return f"model-based and uncalibrated: {why}"
+        return f"model-based and uncalibrated ({why})"
+    typical = float(np.median(result.votes.votes_per_item))
+    left_out = (
+        "model-based (each item left out of its annotators' confusion estimates), "
+        if result.held_out_confidence is not None
+        else "model-based, "
+    )
+    return (
+        f"{left_out}discounted for correlated votes (intra-item correlation "
+        f"{result.correlation.rho:.3f}: {typical:g} votes weigh as "
+        f"{result.correlation.effective_votes(typical):.1f} independent ones), and not "
+        f"calibrated: {why}"
+    )
+
+
+def calibration_line(result: AggregateResult) -> str | None:
+    """The calibration error on held-out gold before and after, or None without calibration."""
+    if result.calibration is None:
+        return None
+    report = result.calibration
+    return (
+        f"calibration error on held-out gold {report.ece_before:.3f} → "
+        f"{report.ece_after:.3f} ({report.calibrator.describe()})"
+    )
+
+
+def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
+    """A JSON-ready summary of a run: data size, convergence, priors, confidence, weakest."""
+    votes, model = result.votes, result.model
+    confidence = result.posteriors.max(axis=1)
+    info: dict[str, Any] = {
+        "items": votes.n_items,
+        "annotators": votes.n_annotators,
+        "votes": votes.n_votes,
+        "classes": [str(c) for c in votes.classes],
+        "method": result.method,
+        "iterations": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "log_likelihood": float(model.log_likelihood_),
+        "class_priors": {
+            str(c): float(p) for c, p in zip(votes.classes, model.class_priors_, strict=True)
+        },
+        "mean_confidence": float(confidence.mean()),
+        "items_below_0.9": int((confidence < 0.9).sum()),
+        "ties": int(model.ties_.sum()),
+        "least_reliable": [
+            {
+                "annotator": str(row.annotator),
+                "n_votes": int(row.n_votes),
+                "accuracy": float(row.accuracy),
+                "ci_low": float(row.ci_low),
+                "ci_high": float(row.ci_high),
+            }
+            for row in least_reliable(result.annotators).itertuples()
+        ],
+        "confidence_note": confidence_note(result),
+    }
+    if result.correlation is not None:
+        info["vote_correlation"] = result.correlation.rho
+    if result.n_gold is not None:
+        info["gold_items"] = result.n_gold
+    if result.accuracy is not None:
+        info["gold_accuracy"] = result.accuracy.to_dict()
+        info["gold_accuracy_text"] = result.accuracy.summary()
+    if result.calibration is not None:
+        info["calibration"] = {
+            key: value
+            for key, value in result.calibration.to_dict().items()
+            if not key.startswith("bins")
+        }
+        info["calibration_text"] = calibration_line(result)
+    return info
+
+
+def aggregate_text(result: AggregateResult) -> str:
+    """The terminal form of :func:`aggregate_dict`."""
+    info = aggregate_dict(result)
+    priors = ", ".join(f"{c} {p:.3f}" for c, p in info["class_priors"].items())
+    status = "converged" if info["converged"] else "NOT converged"
+    lines = [
+        f"{info['items']:,} items, {info['annotators']:,} annotators, {info['votes']:,} votes, "
+        f"{len(info['classes'])} classes",
+        f"method {info['method']}: {info['iterations']} iterations, {status}",
+        f"class priors: {priors}",
+        f"mean confidence {info['mean_confidence']:.3f}; "
+        f"{plural(info['items_below_0.9'], 'item')} below 0.9; {plural(info['ties'], 'tie')}",
+    ]
+    if result.accuracy is not None:
+        lines.append(result.accuracy.summary())
+    line = calibration_line(result)
+    if line:
+        lines.append(line)
+    lines.append(f"confidence is {info['confidence_note']}")
+    if info["least_reliable"]:
+        lines.append(f"least reliable annotators (with ≥{MIN_VOTES_TO_RANK} votes where possible):")
+        width = max(len(r["annotator"]) for r in info["least_reliable"])
+        for r in info["least_reliable"]:
+            lines.append(
+                f"  {r['annotator']:<{width}}  accuracy {r['accuracy']:.3f} "
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]  {plural(r['n_votes'], 'vote')}"
+            )
+    return "\n".join(lines)
+
+
+def calibration_check_text(check: CalibrationCheck) -> str:
+    """The calibration report, then what ``aggregate`` would report without the gold."""
+    return (
+        f"{check.report.summary()}\n"
+        f"without gold, `consensus aggregate` reports confidence with calibration error "
+        f"{check.ece_reported_without_gold:.3f} on these items (the model's own posteriors: "
+        f"{check.ece_model_without_gold:.3f})"
+    )
