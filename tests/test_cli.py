@@ -55,7 +55,7 @@ def test_json_summary(tmp_path):
     assert len(pd.read_parquet(tmp_path / "l.parquet")) == 1000
 
 
-@pytest.mark.parametrize("method", ["ds", "one-coin", "mv"])
+@pytest.mark.parametrize("method", ["pooled", "ds", "one-coin", "mv"])
 def test_same_input_gives_byte_identical_output(tmp_path, method):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     run("aggregate", SENTIMENT, "-o", str(a), "--method", method)

@@ -88,10 +88,21 @@ def test_vet_command_exit_status_and_table(tmp_path):
     table = pd.read_csv(out)
     assert {"annotator", "decision", "n_gold", "accuracy", "ci_low", "ci_high",
             "more_items_needed"} <= set(table.columns)
-    expected = 1 if (table["decision"] == "fail").any() else (
-        3 if (table["decision"] == "undecided").any() else 0)
-    assert result.exit_code == expected
+    assert table["decision"].value_counts().to_dict() == {"undecided": 78, "fail": 4, "pass": 1}
+    assert result.exit_code == 1  # at least one candidate failed
     assert "no one voted" not in result.stderr
+
+
+@pytest.mark.parametrize(("right", "expected"), [(40, 0), (2, 3)])
+def test_vet_exit_status_all_passed_or_undecided(tmp_path, right, expected):
+    """40 right answers pass at 0.75 (exit 0); 2 right answers leave it open (exit 3)."""
+    gold = tmp_path / "gold.csv"
+    gold.write_text("item,label\n" + "".join(f"g{i},{'ab'[i % 2]}\n" for i in range(40)))
+    answers = tmp_path / "answers.csv"
+    answers.write_text("item,annotator,label\n" + "".join(
+        f"g{i},cand,{'ab'[i % 2]}\n" for i in range(right)))
+    result = invoke("vet", str(answers), "--gold", str(gold), "--min-accuracy", "0.75")
+    assert result.exit_code == expected, result.output
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,13 @@ from consensus import (
     MajorityVote,
     NotFittedError,
     OneCoinDawidSkene,
+    PooledDawidSkene,
     VoteMatrix,
     read_votes,
 )
 from consensus.models import em
 
-MODELS = [MajorityVote, DawidSkene, OneCoinDawidSkene]
+MODELS = [MajorityVote, DawidSkene, OneCoinDawidSkene, PooledDawidSkene]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,10 @@ def test_posteriors_are_distributions_and_fitted_attributes_exist(model_cls, wea
     assert model.confusion_.shape == (weather.n_annotators, 5, 5)
     np.testing.assert_allclose(model.confusion_.sum(axis=2), 1.0, atol=1e-9)
     np.testing.assert_allclose(model.class_priors_.sum(), 1.0)
-    assert set(model.labels_) <= set(weather.classes)
+    np.testing.assert_array_equal(model.label_codes_, p.argmax(axis=1))
+    np.testing.assert_array_equal(model.labels_, weather.classes[p.argmax(axis=1)])
+    top = np.sort(p, axis=1)
+    np.testing.assert_array_equal(model.ties_, top[:, -1] - top[:, -2] <= 1e-12)
     assert np.isfinite(model.log_likelihood_)
     assert isinstance(model.n_iter_, int) and isinstance(model.converged_, bool)
 
@@ -63,6 +67,7 @@ def _by_item(votes, model):
                         columns=[str(c) for c in votes.classes]).sort_index().sort_index(axis=1)
 
 
+@pytest.mark.filterwarnings("ignore::consensus.ConvergenceWarning")  # equal iterations suffice
 @pytest.mark.parametrize("model_cls", MODELS)
 def test_reordering_rows_and_renaming_changes_nothing_but_order(model_cls, weather):
     frame = weather.to_frame()
@@ -165,13 +170,40 @@ def test_gold_clamps_items(weather):
     assert np.allclose(model.posteriors_[:10, 4], 1.0)
 
 
-def test_predict_on_new_votes_aligns_annotators_by_name(weather):
-    model = DawidSkene().fit(weather)
+@pytest.mark.parametrize("model_cls", [DawidSkene, PooledDawidSkene])
+def test_predict_on_new_votes_aligns_annotators_and_classes_by_name(model_cls, weather):
+    """New votes come with other codes (annotators, items and classes in another order)
+    and one unseen annotator; posteriors must follow ids and names, not codes."""
+    model = model_cls().fit(weather)
     frame = weather.to_frame()
-    part = frame[frame["item"].isin(frame["item"].unique()[:50])]
-    sub = VoteMatrix.from_frame(part.assign(annotator=part["annotator"].replace({"842": "zz"})))
+    items = frame["item"].unique()[:50]
+    part = frame[frame["item"].isin(items)].iloc[::-1]  # reversed: every code changes
+    unseen = part["annotator"].iloc[0]
+    sub = VoteMatrix.from_frame(
+        part.assign(annotator=part["annotator"].replace({unseen: "zz"})),
+        labels=[str(c) for c in weather.classes[::-1]],
+    )
     proba = model.predict_proba(sub)
-    assert proba.shape == (50, 5) and np.isfinite(proba).all()
+    assert [str(c) for c in sub.classes] != [str(c) for c in model.classes_]
+    row_of = {str(i): k for k, i in enumerate(weather.item_ids)}
+    rows = np.array([row_of[str(i)] for i in sub.item_ids])
+    touched = set(part.loc[part["annotator"] == unseen, "item"].astype(str))
+    same = np.array([str(i) not in touched for i in sub.item_ids])
+    # items without the renamed annotator: exactly the fitted posteriors, columns in classes_
+    np.testing.assert_allclose(proba[same], model.posteriors_[rows[same]], atol=2e-5)
+    # items with it: their votes weigh as the crowd's vote-weighted mean log-confusion
+    share = model.annotator_votes_ / model.annotator_votes_.sum()
+    crowd = np.tensordot(share, np.log(np.maximum(model.confusion_, 1e-300)), axes=1)
+    known = {str(a): k for k, a in enumerate(model.annotator_ids_)}
+    for i in np.flatnonzero(~same):
+        votes = part[part["item"].astype(str) == str(sub.item_ids[i])]
+        log_p = np.log(model.class_priors_).copy()
+        for a, label in zip(votes["annotator"], votes["label"], strict=True):
+            given = int(np.flatnonzero(weather.classes.astype(str) == str(label))[0])
+            rows_a = crowd if a == unseen else np.log(model.confusion_[known[str(a)]])
+            log_p += rows_a[:, given]
+        expected = np.exp(log_p - log_p.max())
+        np.testing.assert_allclose(proba[i], expected / expected.sum(), atol=2e-5)
 
 
 def test_em_statistics_add_up_over_slices(weather):
