@@ -10,7 +10,7 @@ class's probability) are measured on the gold items:
 * **default, no gold**: what ``consensus aggregate`` reports without gold
   (``consensus.aggregate(votes).posteriors``): pooled DS's labels, each with its
   confidence computed leaving the item out of its annotators' confusion
-  estimates, then discounted for correlated votes (consensus/overdispersion.py).
+  estimates, then discounted for correlated votes (consensus/quality/overdispersion.py).
 * **pooled + gold calibration**: gold split at random into halves
   (``held_out_posteriors(votes, gold, PooledDawidSkene, n_folds=2, seed=s)``):
   each half's posteriors come from a model anchored on the other half's gold,

@@ -5,11 +5,15 @@ Run from the repository root:  python examples/quickstart.py
 
 from pathlib import Path
 
-from consensus import MajorityVote, PooledDawidSkene, read_votes
-from consensus.agreement import agreement_report
-from consensus.data.gold import read_gold
-from consensus.quality.scoring import score_annotators
-from consensus.workflows.aggregation import aggregate
+from consensus import (
+    MajorityVote,
+    PooledDawidSkene,
+    aggregate,
+    agreement_report,
+    read_gold,
+    read_votes,
+    score_annotators,
+)
 
 HERE = Path(__file__).resolve().parent
 votes = read_votes(HERE / "data" / "sentiment_votes.csv")
@@ -31,8 +35,7 @@ print(f"mean confidence {ds.posteriors_.max(axis=1).mean():.3f} raw, "
 # 2. Gold: anchor the model, estimate its accuracy, calibrate its confidence.
 gold = read_gold(HERE.parent / "golden_sets" / "sentiment_gold.csv", votes)
 result = aggregate(votes, gold=gold)
-print(result.accuracy.summary())
-print(result.to_dict()["calibration_text"])
+print(result.summary())
 print(result.items.head(3).to_string(index=False))
 
 # 3. Whom to trust: annotators scored on gold, worst first.

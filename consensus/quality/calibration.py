@@ -1,7 +1,7 @@
 """Is a confidence of 0.9 right 90% of the time? Measure it on gold, and fix it.
 
 Calibration is measured on *held-out* posteriors of gold items (see
-:mod:`consensus.crossval`): the consensus on an item is computed without its
+:mod:`consensus.quality.crossval`): the consensus on an item is computed without its
 own gold label. The fix maps the confidence of the chosen label through a
 monotone function fitted on those held-out items — isotonic regression when
 there are at least ``ISOTONIC_MIN_GOLD`` of them, else Platt scaling of its

@@ -14,7 +14,7 @@ effect: ``n`` votes correlated by ``rho`` carry the evidence of
 
 It removes only what the votes themselves reveal. A crowd that agrees on a
 wrong answer looks exactly like one that agrees on the right one; only gold
-can show that (see :mod:`consensus.calibration`).
+can show that (see :mod:`consensus.quality.calibration`).
 """
 
 from __future__ import annotations

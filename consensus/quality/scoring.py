@@ -268,7 +268,7 @@ def score_annotators(
     ----------
     votes : VoteMatrix
     gold : GoldSet
-        Matched to ``votes`` (:func:`consensus.gold.read_gold`).
+        Matched to ``votes`` (:func:`consensus.data.read_gold`).
     consensus_labels : array_like of int, shape (n_items,), optional
         Consensus class codes per item, e.g. a model's ``labels_``. Fit that model
         *without* the gold set, or its accuracy on gold is trivially perfect.

@@ -305,7 +305,7 @@ def vet(
     answers : VoteMatrix
         The candidates' answers; answers on items outside the gold set are ignored.
     gold : GoldSet
-        Matched to ``answers`` (:func:`consensus.gold.read_gold`).
+        Matched to ``answers`` (:func:`consensus.data.read_gold`).
     min_accuracy, tolerance, alpha, beta
         The sequential test (module docstring): pass at ``min_accuracy``, fail at
         ``min_accuracy - tolerance``, wrongly passing at most ``alpha`` of the time,
