@@ -140,3 +140,23 @@ def test_raw_confidence_reports_the_models_posteriors(tmp_path):
     a, b = pd.read_csv(honest), pd.read_csv(raw)
     assert (a["label"] == b["label"]).all()
     assert a["confidence"].mean() < b["confidence"].mean()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="address-space limits as on Linux")
+def test_running_out_of_memory_is_not_reported_as_bad_input(tmp_path):
+    """A real MemoryError: 100,000 annotators x 300 classes under a 3 GiB address-space cap."""
+    import resource
+
+    path = tmp_path / "wide.csv"
+    path.write_text("item,annotator,label\n" + "".join(
+        f"i{i % 1000},a{i},c{i % 300}\n" for i in range(100_000)))
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "consensus", "aggregate", str(path), "-o",
+                           str(tmp_path / "out.csv")], capture_output=True, text=True,
+                          preexec_fn=cap)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith("error: ran out of memory") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.csv").exists()
