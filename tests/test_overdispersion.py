@@ -3,6 +3,8 @@ there is none, and it only ever lowers overconfidence, never changes a label."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,16 @@ def test_reported_confidence_keeps_the_models_labels_and_leaves_items_out(correl
     np.testing.assert_array_equal(result.posteriors.argmax(axis=1), result.model.label_codes_)
     assert "left out" in result.to_dict()["confidence_note"]
     assert aggregate(votes, method="ds").held_out_confidence is None  # pooled only
+
+
+def test_a_declared_class_nobody_voted_for_fits_without_numerical_warnings():
+    """A zero pseudo-count for the unused class made the accelerated EM overflow once."""
+    from conftest import EXAMPLES
+
+    from consensus import read_votes
+
+    votes = read_votes(EXAMPLES / "sentiment_votes.csv", labels=["0", "1", "2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = aggregate(votes)
+    assert np.isfinite(result.posteriors).all() and result.correlation is not None

@@ -33,6 +33,7 @@ def fixed_point_update(
     numerator: np.ndarray,
     denominator: np.ndarray,
     bounds: tuple[float, float],
+    keep_unused: bool = False,
 ) -> np.ndarray:
     """One step of Minka (2000), eq. 55, for a Dirichlet per row of ``alpha`` (K, L).
 
@@ -42,7 +43,14 @@ def fixed_point_update(
     A non-finite update keeps the old value; the result is clipped to ``bounds``
     (below them digamma explodes, above them the prior overrules any data) and
     made diagonal-dominant.
+
+    A label no count row ever used has a zero numerator: its maximum-likelihood
+    pseudo-count is 0, so by default it falls to the lower bound. With
+    ``keep_unused`` it stays where it is instead, as the vote-correlation mixture
+    needs: there a declared class nobody voted for would otherwise flatten the
+    likelihood and make its accelerated EM overflow.
     """
     updated = alpha * numerator / np.maximum(denominator, 1e-300)[:, None]
-    updated = np.clip(np.where(np.isfinite(updated), updated, alpha), *bounds)
+    usable = np.isfinite(updated) & ((updated > 0) if keep_unused else True)
+    updated = np.clip(np.where(usable, updated, alpha), *bounds)
     return diagonal_dominant(updated)

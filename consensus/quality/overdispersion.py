@@ -117,7 +117,9 @@ def _dirichlet_step(patterns: _Patterns, expected: np.ndarray, alpha: np.ndarray
         expected
         * (digamma(patterns.totals[:, None] + alpha_sum[None]) - digamma(alpha_sum)[None])
     ).sum(axis=0)
-    return fixed_point_update(alpha, numerator, denominator, (ALPHA_MIN, ALPHA_MAX))
+    return fixed_point_update(
+        alpha, numerator, denominator, (ALPHA_MIN, ALPHA_MAX), keep_unused=True
+    )
 
 
 def _log_likelihood(patterns: _Patterns, alpha: np.ndarray) -> np.ndarray:
