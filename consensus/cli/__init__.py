@@ -14,6 +14,7 @@ from .. import __version__
 from .aggregate import aggregate
 from .agreement import agreement
 from .calibration import calibration
+from .flags import confusions, flag
 from .gold import score, vet
 from .options import show_warning
 
@@ -31,7 +32,7 @@ def cli() -> None:
     """
 
 
-for command in (aggregate, score, vet, agreement, calibration):
+for command in (aggregate, score, vet, agreement, calibration, flag, confusions):
     cli.add_command(command)
 
 

@@ -90,6 +90,10 @@ def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
     if result.accuracy is not None:
         info["gold_accuracy"] = result.accuracy.to_dict()
         info["gold_accuracy_text"] = result.accuracy.summary()
+    if result.n_reviews:
+        info["reviewed_items"] = result.n_reviews
+    if result.predictions is not None:
+        info["predictions"] = predictions_dict(result)
     if result.calibration is not None:
         info["calibration"] = {
             key: value
@@ -98,6 +102,34 @@ def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
         }
         info["calibration_text"] = calibration_line(result)
     return info
+
+
+def predictions_dict(result: AggregateResult) -> dict[str, Any]:
+    """How reliable a model's predictions looked as an annotator, and what they changed."""
+    table = result.annotators
+    row = table[table["annotator"].astype(str) == result.model_annotator].iloc[0]
+    assert result.predictions is not None
+    return {
+        "source": result.predictions.source,
+        "items": int(result.predictions.known.sum()),
+        "accuracy": float(row["accuracy"]),
+        "ci_low": float(row["ci_low"]),
+        "ci_high": float(row["ci_high"]),
+        "agreement_with_consensus": float(row["agreement_with_consensus"]),
+        "labels_changed": result.changed_by_predictions,
+        "overruled_by_confident_crowd": int(result.overruled.sum()),
+    }
+
+
+def predictions_line(info: dict[str, Any]) -> str:
+    return (
+        f"predictions ({info['source']}) weighed as one more annotator: estimated accuracy "
+        f"{info['accuracy']:.3f} [{info['ci_low']:.3f}, {info['ci_high']:.3f}], agreeing with "
+        f"the consensus on {info['agreement_with_consensus']:.1%} of "
+        f"{plural(info['items'], 'item')}; "
+        f"they changed {plural(info['labels_changed'], 'consensus label')}, and "
+        f"{plural(info['overruled_by_confident_crowd'], 'more')} stayed with a confident crowd"
+    )
 
 
 def aggregate_text(result: AggregateResult) -> str:
@@ -118,6 +150,10 @@ def aggregate_text(result: AggregateResult) -> str:
     line = calibration_line(result)
     if line:
         lines.append(line)
+    if result.n_reviews:
+        lines.append(f"{plural(result.n_reviews, 'reviewed label')} clamped like gold")
+    if result.predictions is not None:
+        lines.append(predictions_line(info["predictions"]))
     lines.append(f"confidence is {info['confidence_note']}")
     if info["least_reliable"]:
         lines.append(f"least reliable annotators (with ≥{MIN_VOTES_TO_RANK} votes where possible):")

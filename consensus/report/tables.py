@@ -21,14 +21,18 @@ def _column_names(prefix: str, classes: np.ndarray) -> list[str]:
 
 
 def item_table(
-    votes: VoteMatrix, model: Aggregator, posteriors: np.ndarray | None = None
+    votes: VoteMatrix,
+    model: Aggregator,
+    posteriors: np.ndarray | None = None,
+    label_codes: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per item: consensus label, its posterior, votes, agreement, posteriors.
 
-    ``posteriors`` replaces the model's (for example after calibration).
+    ``posteriors`` and ``label_codes`` replace the model's (for example after
+    calibration, or where a confident crowd overrules a model's predictions).
     """
     posteriors = model.posteriors_ if posteriors is None else posteriors
-    codes = model.label_codes_
+    codes = model.label_codes_ if label_codes is None else label_codes
     rows = np.arange(votes.n_items)
     n_votes = votes.votes_per_item
     agreeing = votes.label_counts[rows, codes]
@@ -39,7 +43,7 @@ def item_table(
             "confidence": posteriors[rows, codes],
             "n_votes": n_votes,
             "agreement": agreeing / np.maximum(n_votes, 1),
-            "tie": model.ties_,
+            "tie": model.ties_ & (codes == model.label_codes_),
         }
     )
     probabilities = pd.DataFrame(posteriors, columns=_column_names("p_", votes.classes))

@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.gold import gold_per_item
+from ..data.predictions import Predictions
 from ..data.votes import VoteMatrix
+from ..exceptions import InputError
 from ..models import DEFAULT_METHOD, make_model
 from ..models.base import Aggregator, ProgressCallback
 from ..models.em import clamp_to_gold
@@ -22,11 +25,16 @@ from ..quality.calibration import CalibrationReport, calibrate_held_out, with_co
 from ..quality.crossval import (
     MIN_GOLD_FOR_ESTIMATE,
     AccuracyEstimate,
+    HeldOut,
     consensus_accuracy,
     held_out_posteriors,
 )
 from ..quality.overdispersion import VoteCorrelation, fit_vote_correlation
 from ..report import tables
+
+#: A crowd this sure of a label on its own keeps it, whatever a model's predictions say:
+#: the model is evidence, weighed like an annotator, but never outvotes a confident crowd.
+CONFIDENT_CROWD = 0.9
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +56,16 @@ class AggregateResult:
     held_out_confidence : ndarray (n_items,) or None
         Each label's confidence with the item left out of its annotators' confusion
         estimates (models that can compute it), used beside ``correlation``.
+    held_out : HeldOut or None
+        What the consensus says on each gold item when its own gold is not used.
+    n_reviews : int
+        Items whose reviewed (expert) label was clamped like gold.
+    predictions : Predictions or None
+        A model's predictions, fitted jointly as one more annotator (``votes`` then
+        holds its votes too, under :attr:`model_annotator`).
+    crowd_posteriors : ndarray (n_items, K) or None
+        With predictions: the posteriors from the crowd's votes alone, at the fitted
+        parameters, to tell what the model changed.
     """
 
     votes: VoteMatrix
@@ -58,6 +76,37 @@ class AggregateResult:
     calibration: CalibrationReport | None = None
     correlation: VoteCorrelation | None = None
     held_out_confidence: np.ndarray | None = None
+    held_out: HeldOut | None = None
+    n_reviews: int = 0
+    predictions: Predictions | None = None
+    crowd_posteriors: np.ndarray | None = None
+    model_annotator: str | None = None
+
+    @cached_property
+    def overruled(self) -> np.ndarray:
+        """Items where the model's vote would have overturned a confident crowd; they keep
+        the crowd's label (all False without predictions)."""
+        if self.crowd_posteriors is None:
+            return np.zeros(self.votes.n_items, dtype=bool)
+        crowd = self.crowd_posteriors
+        confident = crowd.max(axis=1) >= CONFIDENT_CROWD
+        return confident & (crowd.argmax(axis=1) != self.model.label_codes_)
+
+    @cached_property
+    def label_codes(self) -> np.ndarray:
+        """The consensus class code per item (the model's, but where a confident crowd
+        overrules a model's predictions)."""
+        codes = self.model.label_codes_.copy()
+        if self.crowd_posteriors is not None:
+            codes[self.overruled] = self.crowd_posteriors[self.overruled].argmax(axis=1)
+        return codes
+
+    @cached_property
+    def changed_by_predictions(self) -> int:
+        """Consensus labels that differ from what the crowd's votes alone give."""
+        if self.crowd_posteriors is None:
+            return 0
+        return int((self.label_codes != self.crowd_posteriors.argmax(axis=1)).sum())
 
     @cached_property
     def posteriors(self) -> np.ndarray:
@@ -66,6 +115,10 @@ class AggregateResult:
         of its annotators' confusion estimates and discounted for correlated votes (see
         :mod:`consensus.quality.overdispersion`). Labels are the model's either way."""
         posteriors = self.model.posteriors_
+        if self.overruled.any():
+            posteriors = posteriors.copy()
+            assert self.crowd_posteriors is not None  # overruled is all False without them
+            posteriors[self.overruled] = self.crowd_posteriors[self.overruled]
         if self.calibration is not None:
             posteriors = self.calibration.calibrator.apply(posteriors)
         if self.held_out_confidence is not None:
@@ -79,7 +132,7 @@ class AggregateResult:
     @property
     def items(self) -> pd.DataFrame:
         """One row per item: label, confidence, votes, agreement, tie, gold, posteriors."""
-        table = tables.item_table(self.votes, self.model, self.posteriors)
+        table = tables.item_table(self.votes, self.model, self.posteriors, self.label_codes)
         if self.model.gold_codes_ is not None:
             table.insert(table.columns.get_loc("tie") + 1, "gold", self.model.gold_codes_ >= 0)
         return table
@@ -119,6 +172,8 @@ def aggregate(
     seed: int = 0,
     calibrate: bool = True,
     honest_confidence: bool = True,
+    reviews: Any = None,
+    predictions: Predictions | None = None,
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -141,15 +196,38 @@ def aggregate(
         left out of its annotators' confusion estimates (pooled DS) and tempered
         by the design effect of its correlated votes. Labels never change;
         majority vote's vote shares are left as they are.
+    reviews : mapping from item id to label, optional
+        Reviewed labels (``ReviewLog.accepted_labels()``): clamped like gold; gold
+        wins where both exist.
+    predictions : Predictions, optional
+        A classifier's predictions (:func:`consensus.data.predictions.read_predictions`),
+        fitted jointly as one more annotator with its own confusion matrix, so its
+        reliability is learned from the data. Where the crowd alone is at least
+        :data:`CONFIDENT_CROWD` sure of another label, the crowd's label stands.
     progress : callable, optional
         Called as ``progress(iteration, log_likelihood_per_vote)`` during the fit.
     """
     params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
-    model = make_model(method, **params).fit(votes, gold=gold, progress=progress)
-    accuracy = calibration = None
+    crowd_votes, model_annotator = votes, None
+    if predictions is not None:
+        model_annotator = f"model:{predictions.source}"
+        votes = with_model_votes(votes, predictions, model_annotator)
+    anchors = gold_per_item(votes, gold)
+    n_reviews = 0
+    if reviews:
+        reviewed = gold_per_item(votes, dict(reviews))
+        assert reviewed is not None  # a non-empty mapping gives codes
+        if anchors is None:
+            anchors = np.full(votes.n_items, -1, dtype=np.int64)
+        added = (anchors < 0) & (reviewed >= 0)
+        anchors = np.where(added, reviewed, anchors)
+        n_reviews = int(added.sum())
+    model = make_model(method, **params).fit(votes, gold=anchors, progress=progress)
+    accuracy = calibration = held = None
     gold_codes = model.gold_codes_
-    n_gold = None if gold_codes is None else int((gold_codes >= 0).sum())
-    if gold_codes is not None and (gold_codes >= 0).sum() >= MIN_GOLD_FOR_ESTIMATE:
+    n_anchored = 0 if gold_codes is None else int((gold_codes >= 0).sum())
+    n_gold = None if gold is None else n_anchored - n_reviews
+    if gold_codes is not None and n_anchored >= MIN_GOLD_FOR_ESTIMATE:
         held = held_out_posteriors(
             votes, gold_codes, lambda: make_model(method, **params), n_folds=n_folds, seed=seed
         )
@@ -162,6 +240,26 @@ def aggregate(
         leave_one_out = getattr(model, "leave_one_out_proba", None)
         if leave_one_out is not None:
             held_out = leave_one_out(votes)[np.arange(votes.n_items), model.label_codes_]
+    crowd = None if predictions is None else model.predict_proba(crowd_votes)
     return AggregateResult(
-        votes, model, method, n_gold, accuracy, calibration, correlation, held_out
+        votes, model, method, n_gold, accuracy, calibration, correlation, held_out, held,
+        n_reviews, predictions, crowd, model_annotator,
+    )
+
+
+def with_model_votes(votes: VoteMatrix, predictions: Predictions, annotator: str) -> VoteMatrix:
+    """The votes plus one vote per predicted item from ``annotator``, the model's label."""
+    if annotator in {str(a) for a in votes.annotator_ids}:
+        raise InputError(f"an annotator is already called {annotator!r}; rename the "
+                         f"predictions file")
+    codes = predictions.label_codes
+    items = np.flatnonzero(codes >= 0).astype(np.int32)
+    return VoteMatrix(
+        np.concatenate([votes.item_codes, items]),
+        np.concatenate([votes.annotator_codes,
+                        np.full(len(items), votes.n_annotators, dtype=np.int32)]),
+        np.concatenate([votes.label_codes, codes[items].astype(np.int32)]),
+        votes.item_ids,
+        np.append(votes.annotator_ids, np.array([annotator], dtype=object)),
+        votes.classes,
     )
