@@ -61,11 +61,13 @@ def test_a_rare_class_gets_no_more_than_twice_its_share_of_flags(rare_result):
 @pytest.mark.parametrize(("top", "expected"), [(0.05, 300), (0.01, 60), (25, 25)])
 def test_top_caps_the_flagged_items(rare_result, top, expected):
     report = flag_items(rare_result, top=top)
-    assert report.table["item"].nunique() == expected
-    assert report.n_candidates > expected
-    scores = report.table.groupby("item", sort=False)["score"].max().to_numpy()
-    ranked = np.minimum(scores, 0.99)  # near-certain scores tie, shared out among classes
-    assert (np.diff(ranked) <= 1e-12).all()  # most suspicious item first
+    items = report.table[report.table["annotator"] == ""]
+    votes = report.table[report.table["annotator"] != ""]
+    assert len(items) == items["item"].nunique() == expected
+    assert report.n_candidate_items > expected
+    assert len(votes) == (expected * 3 if top < 1 else expected)  # 3 votes per item
+    for rows in (items, votes):  # most suspicious first; near-certain ones tie
+        assert (np.diff(np.minimum(rows["score"].to_numpy(), 0.99)) <= 1e-12).all()
 
 
 def test_top_never_stretches_to_everything():
@@ -73,9 +75,9 @@ def test_top_never_stretches_to_everything():
     rows += [("odd", "x", "p"), ("odd", "y", "p"), ("odd", "z", "q"), ("lone", "x", "q")]
     votes = VoteMatrix.from_frame(pd.DataFrame(rows, columns=["item", "annotator", "label"]))
     report = flag_items(aggregate(votes), top=0.9)
-    assert 0 < report.n_candidates <= 3
-    assert report.table["item"].nunique() == report.n_candidates
-    assert "all shown" in report.summary()
+    assert 0 < report.n_candidate_items <= 3
+    assert report.n_flagged_items == report.n_candidate_items
+    assert report.n_flagged_votes == report.n_candidate_votes == 1
     for bad in (0, -1, 1.5, float("nan"), True):
         with pytest.raises(InputError, match="top"):
             flag_items(aggregate(votes), top=bad)
@@ -190,11 +192,11 @@ def test_flag_and_confusions_commands(tmp_path):
     result = CliRunner().invoke(cli, ["flag", str(EXAMPLES / "sentiment_votes.csv"), "--top",
                                       "20", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("20 items flagged of 1,000")
+    assert result.stdout.startswith("20 items and 20 votes flagged of 1,000 items and 5,000")
     table = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(table.columns[:8]) == ["item", "annotator", "label", "consensus", "confidence",
                                        "score", "reasons", "votes"]
-    assert table["item"].nunique() == 20
+    assert (table["annotator"] == "").sum() == 20
     bad = CliRunner().invoke(cli, ["flag", str(EXAMPLES / "sentiment_votes.csv"), "--top", "0"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: top must be")
     conf = CliRunner().invoke(cli, ["confusions", str(EXAMPLES / "weather_votes.csv"), "--top",

@@ -2,8 +2,7 @@
 
 Every flag is read off ``aggregate``'s fitted model and its reported (honest)
 confidence; nothing is refitted per item. A row is a candidate only when its
-flag holds (below); the ``top`` items by their most suspicious row are kept,
-so ``top`` caps the queue and never stretches it to everything.
+flag holds (below), so ``top`` caps the output and never stretches it to everything.
 
 - ``likely_error`` (a vote): the probability that the vote's label is not the
   true class is at least :data:`MIN_ERROR`.
@@ -53,6 +52,8 @@ CONFIDENT_MODEL = 0.8
 #: priors and confusion asymmetries, not from doubt, so ties are shared out among classes
 #: in proportion to their items (see :func:`selection_order`).
 NEAR_CERTAIN = 0.99
+#: No class takes more than this many times its share of the items among flags.
+MAX_CLASS_RATIO = 2.0
 #: Classes holding at least this much of an ambiguous item's posterior are named in ``split``.
 SPLIT_SHARE = 0.2
 DEFAULT_TOP = 0.05
@@ -75,41 +76,57 @@ class FlagReport:
         with predictions, ``model_prediction``.
     per_class : DataFrame
         ``class, items, item_share, flagged_items, flag_share, flag_rate``.
-    n_items, n_candidates : int
-        Items in the votes; items with at least one flag before the ``top`` cut.
+    n_items, n_votes : int
+        Items and votes in the data.
+    n_candidate_items, n_candidate_votes : int
+        Items with an item flag, and votes with ``likely_error``, before the ``top`` cut.
     top : float
-        The cut as given (a fraction of the items below 1, else a count).
+        The cut as given: below 1 a fraction of the items (and of the votes), else a
+        count of each.
     reason_counts : dict
         Flagged rows per reason, after the cut.
+    moved_by_class_caps : int
+        Places that went to other classes because a class had reached twice its share.
     """
 
     table: pd.DataFrame
     per_class: pd.DataFrame
     n_items: int
-    n_candidates: int
+    n_votes: int
+    n_candidate_items: int
+    n_candidate_votes: int
     top: float
     reason_counts: dict[str, int]
+    moved_by_class_caps: int = 0
 
     @property
     def n_flagged_items(self) -> int:
-        return int(self.table["item"].nunique())
+        """Items flagged themselves (rows with an empty annotator)."""
+        return int((self.table["annotator"] == "").sum())
+
+    @property
+    def n_flagged_votes(self) -> int:
+        return int((self.table["annotator"] != "").sum())
 
     def summary(self, max_rows: int | None = 20) -> str:
-        kept = self.n_flagged_items
-        cut = (f"the top {100 * self.top:g}% of items" if self.top < 1
-               else f"at most {int(self.top):,} items")
+        cut = (f"the top {100 * self.top:g}% of each" if self.top < 1
+               else f"at most {int(self.top):,} of each")
         lines = [
-            f"{plural(kept, 'item')} flagged of {self.n_items:,} ({cut}; "
-            f"{plural(self.n_candidates, 'item')} had a flag"
-            + ("" if self.n_candidates > kept else ", all shown") + ")",
+            f"{plural(self.n_flagged_items, 'item')} and {plural(self.n_flagged_votes, 'vote')} "
+            f"flagged of {self.n_items:,} items and {self.n_votes:,} votes ({cut}; "
+            f"{self.n_candidate_items:,} items and {self.n_candidate_votes:,} votes had a flag)",
             "flags: " + ", ".join(f"{name} {n:,}" for name, n in self.reason_counts.items() if n),
-            "per class (consensus): share of items, share of flagged items, flag rate",
+            "per class (consensus): share of items, of flagged items, of flagged votes; "
+            "items' flag rate",
         ]
         shares = self.per_class
-        for name, items, flags, rate in zip(shares["class"], shares["item_share"],
-                                            shares["flag_share"], shares["flag_rate"],
-                                            strict=True):
-            lines.append(f"  {name!s:<12} {items:6.1%} {flags:6.1%} {rate:6.1%}")
+        for name, items, flags, votes, rate in zip(
+                shares["class"], shares["item_share"], shares["flag_share"],
+                shares["vote_flag_share"], shares["flag_rate"], strict=True):
+            lines.append(f"  {name!s:<12} {items:6.1%} {flags:6.1%} {votes:6.1%} {rate:6.1%}")
+        if self.moved_by_class_caps:
+            lines.append(f"  ({plural(self.moved_by_class_caps, 'place')} went to other classes: "
+                         f"no class takes more than twice its share of the flags)")
         shown = self.table[["item", "annotator", "label", "consensus", "confidence", "score",
                             "reasons", "votes"]]
         lines.append(text_table(shown, max_rows, "the -o file"))
@@ -118,10 +135,14 @@ class FlagReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_items": self.n_items,
-            "n_candidates": self.n_candidates,
+            "n_votes": self.n_votes,
+            "n_candidate_items": self.n_candidate_items,
+            "n_candidate_votes": self.n_candidate_votes,
             "n_flagged_items": self.n_flagged_items,
+            "n_flagged_votes": self.n_flagged_votes,
             "top": self.top,
             "reason_counts": self.reason_counts,
+            "moved_by_class_caps": self.moved_by_class_caps,
             "per_class": records(self.per_class),
             "flags": records(self.table),
         }
@@ -191,19 +212,20 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
     error = vote_error_probability(posteriors, votes) if votes.n_votes else np.zeros(0)
     vote_flag = crowd & (error >= MIN_ERROR)
 
-    # the item's priority is its most suspicious row; keep the top items
-    priority = np.where(any_item_flag, item_score, -1.0)
-    np.maximum.at(priority, votes.item_codes[vote_flag], error[vote_flag])
-    candidates = np.flatnonzero(priority >= 0)
-    order = selection_order(candidates, priority, codes)
-    chosen = np.zeros(votes.n_items, dtype=bool)
-    chosen[order[:keep_n]] = True
-    rank = np.empty(votes.n_items, dtype=np.int64)
-    rank[order] = np.arange(len(order))
+    # two rankings, each cut at `top`: items by the doubt about their consensus, votes by
+    # the probability that they are wrong
+    class_items = np.bincount(codes, minlength=votes.n_classes)
+    item_candidates = np.flatnonzero(any_item_flag)
+    item_order = selection_order(item_candidates, item_score, codes, class_items)
+    item_rows, items_moved = within_class_caps(item_order, codes, class_items, keep_n)
+    vote_candidates = np.flatnonzero(vote_flag)
+    vote_class = codes[votes.item_codes]
+    vote_order = selection_order(vote_candidates, error, vote_class, class_items)
+    vote_rows, votes_moved = within_class_caps(vote_order, vote_class, class_items,
+                                               n_to_keep(top, int(crowd.sum())))
 
     evidence = votes_text(crowd_votes)
     split = split_classes(posteriors, votes.classes, SPLIT_SHARE)
-    item_rows = np.flatnonzero(chosen & any_item_flag)
     reasons = pd.Series("", index=range(votes.n_items), dtype=object)
     for name in FLAGS:
         if name in item_flags:
@@ -219,10 +241,8 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
         "reasons": reasons.to_numpy()[item_rows],
         "votes": evidence.to_numpy()[item_rows],
         "split": np.where(item_flags["ambiguous"][item_rows], split.to_numpy()[item_rows], ""),
-        "_rank": rank[item_rows],
-        "_within": -1.0,
+        "_kind": 0,
     })
-    vote_rows = np.flatnonzero(vote_flag & chosen[votes.item_codes])
     vote_items = votes.item_codes[vote_rows]
     vote_table = pd.DataFrame({
         "item": votes.item_ids[vote_items],
@@ -234,8 +254,7 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
         "reasons": "likely_error",
         "votes": evidence.to_numpy()[vote_items],
         "split": "",
-        "_rank": rank[vote_items],
-        "_within": -error[vote_rows],
+        "_kind": 1,
     })
     table = pd.concat([item_table, vote_table], ignore_index=True)
     if model_label is not None:
@@ -243,39 +262,72 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
         predicted = model_label[item_codes_of]
         names = votes.classes.astype(str)
         table["model_prediction"] = np.where(predicted >= 0, names[np.maximum(predicted, 0)], "")
-    table = table.sort_values(["_rank", "_within"], kind="stable").drop(columns=["_rank",
-                                                                                 "_within"])
-    table = table.reset_index(drop=True)
+    table = table.sort_values(["score", "_kind"], ascending=[False, True], kind="stable")
+    table = table.drop(columns="_kind").reset_index(drop=True)
     counts = {name: int(table["reasons"].str.contains(rf"(?:^|;){name}(?:;|$)").sum())
               for name in FLAGS}
-    return FlagReport(table, class_shares(codes, chosen, votes.classes), votes.n_items,
-                      len(candidates), float(top), counts)
+    per_class = class_shares(codes, item_rows, vote_class[vote_rows], votes.classes)
+    return FlagReport(table, per_class, votes.n_items, int(crowd.sum()), len(item_candidates),
+                      len(vote_candidates), float(top), counts, items_moved + votes_moved)
 
 
-def selection_order(candidates: np.ndarray, priority: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Candidate items, most suspicious first, near-certain ones shared out among classes.
+def selection_order(
+    candidates: np.ndarray, score: np.ndarray, classes: np.ndarray, class_items: np.ndarray
+) -> np.ndarray:
+    """Candidates (items or votes), most suspicious first, near-certain ones shared out.
 
-    Items are ordered by priority capped at :data:`NEAR_CERTAIN`; within a tie the item
-    that is further down its own class's list (its rank among the class's candidates,
-    divided by the class's items) goes later, so among near-certain errors every class
-    gets flags in proportion to its size, and a class is never flagged for being rare.
+    Candidates are ordered by ``score`` capped at :data:`NEAR_CERTAIN`; within a tie the
+    one further down its own class's list (its rank among the class's candidates, divided
+    by the class's items ``class_items``) goes later, so among near-certain errors every
+    class gets flags in proportion to its size, and a class is never flagged for being rare.
+    ``classes`` is the consensus class of each row of ``score``.
     """
-    capped = np.minimum(priority[candidates], NEAR_CERTAIN)
-    by_class = np.lexsort((candidates, -priority[candidates], codes[candidates]))
-    sorted_codes = codes[candidates][by_class]
+    mine = score[candidates]
+    code = classes[candidates]
+    by_class = np.lexsort((candidates, -mine, code))
+    sorted_codes = code[by_class]
     starts = np.searchsorted(sorted_codes, sorted_codes, side="left")
     within = np.empty(len(candidates))
     within[by_class] = np.arange(len(candidates)) - starts
-    class_items = np.bincount(codes, minlength=int(codes.max(initial=0)) + 1)
-    percentile = (within + 1) / class_items[codes[candidates]]
-    return candidates[np.lexsort((candidates, percentile, -capped))]
+    percentile = (within + 1) / np.maximum(class_items[code], 1)
+    return candidates[np.lexsort((candidates, percentile, -np.minimum(mine, NEAR_CERTAIN)))]
 
 
-def class_shares(codes: np.ndarray, flagged: np.ndarray, classes: np.ndarray) -> pd.DataFrame:
-    """Per consensus class: share of items, share of flagged items, and flag rate."""
+def within_class_caps(
+    order: np.ndarray, classes: np.ndarray, class_items: np.ndarray, n: int
+) -> tuple[np.ndarray, int]:
+    """The first ``n`` of ``order`` with no class above :data:`MAX_CLASS_RATIO` times its
+    share of the items; returns the kept rows (sorted) and how many places the caps moved.
+
+    Honest scores flag a small class more where its labels really are in more doubt, but
+    a small class is also where a model is most easily miscalibrated, the classic way a
+    rare class floods a review queue; so no class takes more than twice its share, and the
+    places go to the next most suspicious rows of the other classes.
+    """
+    share = class_items / max(class_items.sum(), 1)
+    code = classes[order]
+    by_class = np.lexsort((np.arange(len(order)), code))
+    sorted_codes = code[by_class]
+    within = np.empty(len(order), dtype=np.int64)
+    within[by_class] = np.arange(len(order)) - np.searchsorted(sorted_codes, sorted_codes)
+    size = min(n, len(order))
+    while True:  # the caps are shares of what is kept; too few to keep shrinks them
+        cap = np.floor(MAX_CLASS_RATIO * share * size + 1e-9).astype(np.int64)
+        kept = order[within < cap[code]][:size]
+        if len(kept) == size:
+            break
+        size = len(kept)
+    return np.sort(kept), int(np.setdiff1d(order[:n], kept).size)
+
+
+def class_shares(
+    codes: np.ndarray, item_rows: np.ndarray, vote_classes: np.ndarray, classes: np.ndarray
+) -> pd.DataFrame:
+    """Per consensus class: share of items, of flagged items and of flagged votes, flag rate."""
     k = len(classes)
     items = np.bincount(codes, minlength=k)
-    hits = np.bincount(codes[flagged], minlength=k)
+    hits = np.bincount(codes[item_rows], minlength=k)
+    vote_hits = np.bincount(vote_classes, minlength=k)
     with np.errstate(invalid="ignore", divide="ignore"):
         return pd.DataFrame({
             "class": classes,
@@ -284,4 +336,6 @@ def class_shares(codes: np.ndarray, flagged: np.ndarray, classes: np.ndarray) ->
             "flagged_items": hits,
             "flag_share": hits / max(hits.sum(), 1),
             "flag_rate": np.where(items > 0, hits / np.maximum(items, 1), np.nan),
+            "flagged_votes": vote_hits,
+            "vote_flag_share": vote_hits / max(vote_hits.sum(), 1),
         })
