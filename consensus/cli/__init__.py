@@ -17,6 +17,7 @@ from .calibration import calibration
 from .flags import confusions, flag
 from .gold import score, vet
 from .options import show_warning
+from .review import review
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (aggregate, score, vet, agreement, calibration, flag, confusions):
+for command in (aggregate, score, vet, agreement, calibration, flag, confusions, review):
     cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ from .options import (
     gold_option,
     json_option,
     load_gold,
+    load_reviews,
     load_votes,
     model_options,
     model_params,
@@ -31,6 +32,12 @@ from .options import (
 @click.option("--confusion-out", default=None, metavar="FILE",
               help="Confusion matrices in long form.")
 @gold_option(False, "Golden set (item,label): clamps those items and estimates accuracy.")
+@click.option("--predictions", "predictions_path", default=None, metavar="FILE",
+              help="A model's predictions (item,p_<label>... or item,label[,confidence]), "
+                   "weighed as one more annotator; never outvotes a confident crowd.")
+@click.option("--reviews", "reviews_path", default=None, metavar="DB",
+              help="Review database (`consensus review apply`): the latest accepted "
+                   "correction per item is clamped like gold.")
 @model_options
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="Cross-validation folds over the gold items.")
@@ -43,8 +50,9 @@ from .options import (
 @vote_options
 @reports_errors
 def aggregate(votes: str, output: str | None, annotators_out: str | None,
-              confusion_out: str | None, gold_path: str | None, folds: int, seed: int,
-              raw_confidence: bool, as_json: bool, **opts: Any) -> None:
+              confusion_out: str | None, gold_path: str | None, predictions_path: str | None,
+              reviews_path: str | None, folds: int, seed: int, raw_confidence: bool,
+              as_json: bool, **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
     \b
@@ -52,6 +60,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
       consensus aggregate examples/data/sentiment_votes.csv -o labels.csv \\
           --annotators-out annotators.csv --gold golden_sets/sentiment_gold.csv
     """
+    from ..data.predictions import read_predictions
     from ..data.writers import write_table
     from ..workflows.aggregation import aggregate as run
 
@@ -61,9 +70,11 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     params = model_params(opts)
     matrix = load_votes(votes, opts)
     gold = load_gold(gold_path, matrix) if gold_path else None
+    predictions = read_predictions(predictions_path, matrix) if predictions_path else None
+    reviews = load_reviews(reviews_path) if reviews_path else None
     progress = progress_printer(params["method"])
-    result = run(matrix, gold=gold, n_folds=folds, seed=seed,
-                 honest_confidence=not raw_confidence, progress=progress, **params)
+    result = run(matrix, gold=gold, predictions=predictions, reviews=reviews, n_folds=folds,
+                 seed=seed, honest_confidence=not raw_confidence, progress=progress, **params)
     if progress is not None:
         progress.close()
     write_table(result.items, output)

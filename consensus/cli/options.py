@@ -167,6 +167,13 @@ def load_gold(path: str, votes: Any) -> Any:
     return read_gold(path, votes)
 
 
+def load_reviews(path: str) -> dict[str, str]:
+    """The latest accepted correction per item, from a review database."""
+    from ..review.log import ReviewLog
+
+    return ReviewLog.open_existing(path).accepted_labels()
+
+
 def report_result(result: Any, table: Any, output: str | None, as_json: bool) -> None:
     """Write a result's table to ``output`` and print the result as JSON or as text."""
     from ..data.writers import write_table
