@@ -13,6 +13,7 @@ import click
 from .. import __version__
 from .aggregate import aggregate
 from .agreement import agreement
+from .budget import budget, next_pass
 from .calibration import calibration
 from .flags import confusions, flag
 from .gold import score, vet
@@ -33,7 +34,8 @@ def cli() -> None:
     """
 
 
-for command in (aggregate, score, vet, agreement, calibration, flag, confusions, review):
+for command in (aggregate, score, vet, agreement, calibration, flag, confusions, review, budget,
+                next_pass):
     cli.add_command(command)
 
 

@@ -178,7 +178,7 @@ def report_result(result: Any, table: Any, output: str | None, as_json: bool) ->
     """Write a result's table to ``output`` and print the result as JSON or as text."""
     from ..data.writers import write_table
 
-    if output:
+    if output and table is not None:
         write_table(table, output)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
 

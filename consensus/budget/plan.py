@@ -1,0 +1,292 @@
+"""How many annotators per item, for what accuracy and money, and what adaptivity saves.
+
+For k = 1..max_k the expected accuracy of the consensus is what happens when items
+are drawn from the fitted class priors, k annotators are drawn as the pool is drawn,
+their votes from their confusion matrices, and the fitted model labels the item. It
+is exact for one annotator and a Monte Carlo average beyond (common random numbers
+across k). The interval repeats this for plausible confusion matrices and priors
+drawn from their posteriors (:meth:`Crowd.draws`), so it says how sure the fit is,
+not only how many items were simulated.
+
+Votes on an item are drawn correlated as the real ones are (a Pólya urn with the
+intra-item correlation the votes show, :func:`~consensus.budget.draws.draw_votes`): five
+agreeing votes are worth fewer than five independent ones, and the curve says so.
+
+Adaptive strategies run on the same draws: "two, then a third on disagreement", and
+"one more at a time until the confidence reaches the target", where the confidence is
+the model's posterior tempered by the design effect of correlated votes (the
+honest confidence of :mod:`consensus.quality.overdispersion`), so the rule is not
+fooled by overconfident posteriors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import InputError
+from ..report.text import records, text_table
+from .crowd import Crowd
+from .draws import draw_annotators, draw_truth, draw_votes, vote_evidence
+
+#: Plausible parameter sets behind each interval, and items simulated for each.
+N_DRAWS, N_ITEMS = 40, 20_000
+#: Pool sizes tried, best annotators first, when the target is out of reach.
+POOL_FRACTIONS = (0.5, 0.25, 0.1, 0.05)
+
+
+@dataclass(frozen=True, eq=False)
+class BudgetPlan:
+    """Expected accuracy against annotators per item, the recommendation, and strategies.
+
+    ``by_k``: ``k, expected_accuracy, ci_low, ci_high, cost_per_item, method``;
+    ``strategies``: ``name, expected_accuracy, ci_low, ci_high, labels_per_item,
+    cost_per_item``. ``recommended_k`` is None when the target is out of reach, and
+    ``suggestion`` then says what would reach it.
+    """
+
+    by_k: pd.DataFrame
+    strategies: pd.DataFrame
+    recommended_k: int | None
+    target_accuracy: float
+    cost_per_label: float
+    n_items: int | None
+    confidence: float
+    suggestion: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"expected accuracy of the consensus by annotators per item "
+                 f"({self.confidence:.0%} interval over the fit's uncertainty):"]
+        lines += chart(self.by_k, self.target_accuracy)
+        if self.recommended_k is not None:
+            row = self.by_k.set_index("k").loc[self.recommended_k]
+            text = (f"recommended: {self.recommended_k} annotators per item reach "
+                    f"{row.expected_accuracy:.1%} [{row.ci_low:.1%}, {row.ci_high:.1%}] "
+                    f"(target {self.target_accuracy:.1%}) at {money(row.cost_per_item)} per item")
+            if self.n_items:
+                text += f", {money(row.cost_per_item * self.n_items)} for {self.n_items:,} items"
+            lines.append(text)
+        else:
+            lines.append(f"the target {self.target_accuracy:.1%} is not reachable with this "
+                         f"pool within {int(self.by_k['k'].max())} annotators per item")
+        if self.suggestion:
+            lines.append(self.suggestion)
+        lines.append("strategies:")
+        lines.append(text_table(self.strategies))
+        lines += self.notes
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_accuracy": self.target_accuracy,
+            "cost_per_label": self.cost_per_label,
+            "items": self.n_items,
+            "by_k": records(self.by_k[["k", "expected_accuracy", "ci_low", "ci_high",
+                                       "cost_per_item"]]),
+            "recommended_k": self.recommended_k,
+            "reachable": self.recommended_k is not None,
+            "suggestion": self.suggestion or None,
+            "strategies": records(self.strategies[["name", "expected_accuracy",
+                                                   "labels_per_item", "cost_per_item"]]),
+        }
+
+
+def money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def chart(by_k: pd.DataFrame, target: float, width: int = 40) -> list[str]:
+    """One bar per k from the lowest accuracy shown to 100%, '|' at the target."""
+    low = max(0.0, math.floor(10 * min(by_k["ci_low"].min(), target) - 1e-9) / 10)
+    scale = width / max(1.0 - low, 1e-9)
+    mark = int(round((target - low) * scale))
+    lines = [f"   k  {low:.0%}{'':{width - 8}}100%   accuracy [interval]  cost/item"]
+    for row in by_k.itertuples():
+        bar = ["#"] * int(round((row.expected_accuracy - low) * scale)) + [" "] * width
+        bar = bar[:width]
+        bar[min(mark, width - 1)] = "|"
+        lines.append(f"  {row.k:2d}  {''.join(bar)}  {row.expected_accuracy:6.1%} "
+                     f"[{row.ci_low:.1%}, {row.ci_high:.1%}]  {money(row.cost_per_item)}")
+    return lines
+
+
+def accuracy_by_k(
+    crowd: Crowd, max_k: int, *, rho: float = 0.0, n_draws: int = N_DRAWS,
+    n_items: int = N_ITEMS, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected accuracy (R, max_k) for each parameter draw (draw 0 is the fit) and
+    k = 1..max_k, and the priors drawn (R, K)."""
+    rng = np.random.default_rng(seed)
+    confusions, priors = crowd.draws(n_draws, rng)
+    annotators = draw_annotators(crowd.share, n_items, max_k, rng)
+    u_truth, u_votes = rng.random(n_items), rng.random((n_items, max_k))
+    accuracy = np.empty((n_draws, max_k))
+    log_conf, log_prior = crowd.log_confusion, crowd.log_priors
+    for r in range(n_draws):
+        truth = draw_truth(priors[r], u_truth)
+        labels = draw_votes(confusions[r], annotators, truth, u_votes, rho)
+        score = log_prior + np.cumsum(vote_evidence(log_conf, annotators, labels), axis=1)
+        accuracy[r] = (score.argmax(axis=2) == truth[:, None]).mean(axis=0)
+    accuracy[:, 0] = exact_single(crowd, confusions, priors)
+    return accuracy, priors
+
+
+def exact_single(crowd: Crowd, confusions: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """Expected accuracy with one annotator per item, exactly, for every draw (R,)."""
+    decision = (crowd.log_priors[None, :, None] + crowd.log_confusion).argmax(axis=1)  # (A, L)
+    right = decision[:, None, :] == np.arange(crowd.n_classes)[None, :, None]  # (A, K, L)
+    per_class = (confusions * right[None]).sum(axis=-1)  # (R, A, K)
+    return np.einsum("a,rak,rk->r", crowd.share, per_class, priors)
+
+
+def strategies(
+    crowd: Crowd, max_k: int, target: float, rho: float, fixed_k: int, *,
+    n_draws: int = N_DRAWS, n_items: int = N_ITEMS, seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Accuracy and labels per item (each (R,)) of fixed ``k`` and the two adaptive rules."""
+    rng = np.random.default_rng(seed + 1)
+    confusions, priors = crowd.draws(n_draws, rng)
+    active = int(np.count_nonzero(crowd.share > 0))
+    depth = min(max(max_k, 3), active)
+    annotators = draw_annotators(crowd.share, n_items, depth, rng)
+    u_truth, u_votes = rng.random(n_items), rng.random((n_items, depth))
+    log_conf, log_prior = crowd.log_confusion, crowd.log_priors
+    n_used = np.arange(1, depth + 1)
+    temper = 1.0 / (1.0 + (n_used - 1) * max(rho, 0.0))  # design effect of correlated votes
+    out: dict[str, list[tuple[float, float]]] = {"fixed": [], "third": [], "confident": []}
+    for r in range(n_draws):
+        truth = draw_truth(priors[r], u_truth)
+        labels = draw_votes(confusions[r], annotators, truth, u_votes, rho)
+        score = log_prior + np.cumsum(vote_evidence(log_conf, annotators, labels), axis=1)
+        decided = score.argmax(axis=2)  # (n, depth): the label after j + 1 votes
+        right = decided == truth[:, None]
+        out["fixed"].append((right[:, fixed_k - 1].mean(), float(fixed_k)))
+        if depth >= 3:
+            agree = labels[:, 0] == labels[:, 1]
+            third = np.where(agree, right[:, 1], right[:, 2])
+            out["third"].append((third.mean(), 2.0 + (~agree).mean()))
+        tempered = score[:, :max_k] * temper[:max_k, None]
+        tempered -= tempered.max(axis=2, keepdims=True)
+        confidence = 1.0 / np.exp(tempered).sum(axis=2)
+        sure = confidence >= target
+        sure[:, -1] = True
+        stop = sure.argmax(axis=1)
+        out["confident"].append((right[np.arange(n_items), stop].mean(), (stop + 1).mean()))
+    return {name: np.array(values) for name, values in out.items() if values}
+
+
+def plan_budget(
+    crowd: Crowd,
+    *,
+    target_accuracy: float = 0.95,
+    cost_per_label: float = 0.08,
+    max_annotators: int = 9,
+    n_items: int | None = None,
+    rho: float = 0.0,
+    annotator_accuracy: np.ndarray | None = None,
+    gold_accuracy: tuple[float, float, float] | None = None,
+    current_k: float | None = None,
+    confidence: float = 0.95,
+    n_draws: int = N_DRAWS,
+    n_sim: int = N_ITEMS,
+    seed: int = 0,
+) -> BudgetPlan:
+    """The whole plan; see the module docstring.
+
+    ``annotator_accuracy`` (A,) ranks the annotators for the "best annotators only"
+    suggestion when the target is out of reach. ``gold_accuracy`` (estimate, low, high),
+    the cross-validated accuracy on gold at the current ``current_k`` votes per item,
+    scales every prediction by its ratio to the model's own prediction at that k: the
+    share of items a crowd gets wrong however many vote (gold disagreeing with unanimous
+    votes) is invisible to any model of the votes, and gold measures it.
+    """
+    if not 0.0 < target_accuracy < 1.0:
+        raise InputError(f"target_accuracy must be between 0 and 1, not {target_accuracy!r}")
+    if not cost_per_label >= 0:
+        raise InputError(f"cost_per_label must be 0 or more, not {cost_per_label!r}")
+    active = int(np.count_nonzero(crowd.share > 0))
+    if not isinstance(max_annotators, (int, np.integer)) or max_annotators < 1:
+        raise InputError(f"max_annotators must be a whole number >= 1, not {max_annotators!r}")
+    max_k = min(int(max_annotators), active)
+    notes = []
+    if max_k < max_annotators:
+        notes.append(f"only {active} annotators have votes: k stops at {max_k}")
+    draws, _ = accuracy_by_k(crowd, max_k, rho=rho, n_draws=n_draws, n_items=n_sim, seed=seed)
+    scale = np.ones(len(draws))
+    if gold_accuracy is not None and current_k is not None:
+        model_now = np.array([np.interp(current_k, np.arange(1, max_k + 1), d) for d in draws])
+        estimate, low, high = gold_accuracy
+        spread = np.random.default_rng(seed + 2).uniform(low, high, len(draws))
+        spread[0] = estimate
+        scale = np.minimum(spread / model_now, 1.0)
+        draws = draws * scale[:, None]
+        notes.append(
+            f"scaled by gold: at {current_k:g} votes per item the cross-validated accuracy on "
+            f"gold is {estimate:.1%} against the model's {model_now[0]:.1%}, so every "
+            f"figure is multiplied by {scale[0]:.3f} (items the crowd gets wrong however "
+            f"many vote)")
+    tail = (1.0 - confidence) / 2.0
+    ks = np.arange(1, max_k + 1)
+    by_k = pd.DataFrame({
+        "k": ks,
+        "expected_accuracy": draws[0],
+        "ci_low": np.quantile(draws, tail, axis=0),
+        "ci_high": np.quantile(draws, 1.0 - tail, axis=0),
+        "cost_per_item": ks * cost_per_label,
+        "method": ["exact"] + ["monte carlo"] * (max_k - 1),
+    })
+    reached = np.flatnonzero(draws[0] >= target_accuracy)
+    recommended = int(ks[reached[0]]) if len(reached) else None
+    suggestion = ""
+    if recommended is None and annotator_accuracy is not None:
+        suggestion = best_pool_suggestion(crowd, annotator_accuracy, max_k, target_accuracy,
+                                          rho, float(scale[0]), seed)
+    fixed = recommended or max_k
+    runs = strategies(crowd, max_k, target_accuracy, rho, fixed, n_draws=n_draws,
+                      n_items=n_sim, seed=seed)
+    for values in runs.values():
+        values[:, 0] *= scale
+    names = {"fixed": f"fixed {fixed} per item",
+             "third": "two, a third only on disagreement",
+             "confident": f"one at a time until {target_accuracy:.0%} sure (at most {max_k})"}
+    runs["fixed"] = np.stack([draws[:, fixed - 1], np.full(len(draws), float(fixed))], axis=1)
+    table = pd.DataFrame([{
+        "name": names[key],
+        "expected_accuracy": values[0, 0],
+        "ci_low": np.quantile(values[:, 0], tail),
+        "ci_high": np.quantile(values[:, 0], 1.0 - tail),
+        "labels_per_item": values[0, 1],
+        "cost_per_item": values[0, 1] * cost_per_label,
+    } for key, values in runs.items()])
+    return BudgetPlan(by_k, table, recommended, target_accuracy, cost_per_label, n_items,
+                      confidence, suggestion, notes)
+
+
+def best_pool_suggestion(crowd: Crowd, accuracy: np.ndarray, max_k: int, target: float,
+                         rho: float, scale: float, seed: int) -> str:
+    """What would reach the target: drawing only from the best annotators, if anything.
+    ``scale`` is the gold correction of :func:`plan_budget` (1 without gold)."""
+    active = np.flatnonzero(crowd.share > 0)
+    ranked = active[np.argsort(-accuracy[active], kind="stable")]
+    for fraction in POOL_FRACTIONS:
+        size = max(int(round(fraction * len(ranked))), 1)
+        if size < 1 or (fraction != POOL_FRACTIONS[0] and size == len(ranked)):
+            continue
+        keep = np.zeros(crowd.n_annotators, dtype=bool)
+        keep[ranked[:size]] = True
+        pool = crowd.restricted_to(keep)
+        k_max = min(max_k, size)
+        point, _ = accuracy_by_k(pool, k_max, rho=rho, n_draws=1, n_items=N_ITEMS, seed=seed)
+        point = point * scale
+        hit = np.flatnonzero(point[0] >= target)
+        if len(hit):
+            return (f"drawing only from the best {size} annotators (estimated accuracy "
+                    f"≥ {accuracy[ranked[size - 1]]:.2f}) reaches {point[0, hit[0]]:.1%} with "
+                    f"{hit[0] + 1} per item")
+    return ("not even the best annotators reach it: improve the guidelines or the training, "
+            "or accept a lower target")
