@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ..data.gold import gold_per_item
 from ..data.votes import VoteMatrix
-from ..exceptions import ConvergenceWarning, InputError, NotFittedError
+from ..exceptions import ConvergenceWarning, InputError, InputWarning, NotFittedError
 from . import em
 
 ProgressCallback = Callable[[int, float], None]
@@ -285,6 +285,8 @@ class EMAggregator(Aggregator):
         posteriors = self._initial_posteriors(votes)
         posteriors = em.clamp_to_gold(posteriors, gold_codes, class_major=True)
         params = self._parameters(votes, posteriors)
+        if votes.votes_per_item.max(initial=0) <= 1:
+            return self._fit_single_votes(votes, params, posteriors, gold_codes)
         previous = None
         change = np.inf
         converged = False
@@ -318,6 +320,32 @@ class EMAggregator(Aggregator):
         self.converged_ = converged
         self.log_likelihood_ = log_lik
         self.log_likelihood_history_ = np.asarray(history)
+        return self
+
+    def _fit_single_votes(
+        self,
+        votes: VoteMatrix,
+        params: EMParameters,
+        posteriors: np.ndarray,
+        gold_codes: np.ndarray | None,
+    ) -> EMAggregator:
+        """No item has two votes: nothing shows who agrees with whom, so no confusion matrix
+        can be learned (EM would drift to one class for every item). Each item keeps its
+        vote; the confusion matrices are one M-step on those votes, as for majority vote."""
+        warnings.warn(
+            f"every item has a single vote, so {type(self).__name__} cannot learn how "
+            f"reliable annotators are; each item's consensus is its vote. Collect a second "
+            f"vote on some items (or give gold) to weigh annotators",
+            InputWarning,
+            stacklevel=3,
+        )
+        self._store_fit(votes, params, em.as_probabilities(posteriors), gold_codes)
+        _, self.log_likelihood_ = em.e_step(
+            votes.item_annotator_label, params.log_weights, params.log_prior
+        )
+        self.n_iter_ = 0
+        self.converged_ = True
+        self.log_likelihood_history_ = np.zeros(0)
         return self
 
     def predict_proba(self, votes: VoteMatrix) -> np.ndarray:
