@@ -152,3 +152,19 @@ def test_next_pass_with_named_annotators_and_the_commands(tmp_path):
     assert plan.exit_code == 0, plan.output
     info = json.loads(plan.stdout)
     assert {"by_k", "recommended_k", "strategies"} <= set(info)
+
+
+def test_refitted_predictions_include_what_learning_from_k_votes_costs(crowd_sim, fitted):
+    """Small data sets pay for estimating the annotators from few votes; the refitted curve
+    predicts that, where labelling with the fitted (known) confusions would not."""
+    from consensus.models import PooledDawidSkene
+
+    _, crowd = fitted
+    small = 300
+    plan = plan_budget(crowd, max_annotators=3, refit=PooledDawidSkene, refit_items=small)
+    assert list(plan.by_k["method"]) == ["the vote", "refitted", "refitted"]
+    fresh = simulate(small, 60, n_classes=3, votes_per_item=3, accuracy=(5.0, 2.0), seed=3)
+    realised = (aggregate(fresh.votes).label_codes == fresh.truth).mean()
+    row = plan.by_k.set_index("k").loc[3]
+    assert abs(row.expected_accuracy - realised) < 0.03
+    assert row.ci_high - row.ci_low > 0.01  # finite data: a visible interval

@@ -22,19 +22,25 @@ fooled by overconfident posteriors.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError
+from ..data.votes import VoteMatrix
+from ..exceptions import ConvergenceWarning, InputError
+from ..models.base import Aggregator
 from ..report.text import records, text_table
 from .crowd import Crowd
 from .draws import draw_annotators, draw_truth, draw_votes, vote_evidence
 
 #: Plausible parameter sets behind each interval, and items simulated for each.
 N_DRAWS, N_ITEMS = 40, 20_000
+#: Simulated data sets refitted per k (each the size of the real one, at most N_ITEMS).
+N_REFITS = 12
 #: Pool sizes tried, best annotators first, when the target is out of reach.
 POOL_FRACTIONS = (0.5, 0.25, 0.1, 0.05)
 
@@ -136,6 +142,38 @@ def accuracy_by_k(
     return accuracy, priors
 
 
+def refit_accuracy_by_k(
+    crowd: Crowd, max_k: int, make_model: Callable[[], Aggregator], n_items: int, *,
+    rho: float = 0.0, n_draws: int = N_REFITS, seed: int = 0,
+) -> np.ndarray:
+    """Expected accuracy (R, max_k) when the model is fitted on the k votes themselves.
+
+    Each draw simulates a data set the size of the real one with k votes per item and
+    fits ``make_model()`` on it, so the figure includes what learning the annotators
+    from k votes costs (large for few votes and small data sets), not only the votes'
+    noise. One vote per item is each item's vote (nothing can be learned from it).
+    """
+    rng = np.random.default_rng(seed + 3)
+    confusions, priors = crowd.draws(n_draws, rng)
+    n_items = max(int(n_items), 10)
+    annotators = draw_annotators(crowd.share, n_items, max_k, rng)
+    u_truth, u_votes = rng.random(n_items), rng.random((n_items, max_k))
+    accuracy = np.empty((n_draws, max_k))
+    for r in range(n_draws):
+        truth = draw_truth(priors[r], u_truth)
+        labels = draw_votes(confusions[r], annotators, truth, u_votes, rho)
+        accuracy[r, 0] = (labels[:, 0] == truth).mean()
+        for k in range(2, max_k + 1):
+            votes = VoteMatrix.from_codes(np.repeat(np.arange(n_items), k),
+                                          annotators[:, :k].ravel(), labels[:, :k].ravel(),
+                                          n_classes=crowd.n_classes)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = make_model().fit(votes)
+            accuracy[r, k - 1] = (model.label_codes_ == truth).mean()
+    return accuracy
+
+
 def exact_single(crowd: Crowd, confusions: np.ndarray, priors: np.ndarray) -> np.ndarray:
     """Expected accuracy with one annotator per item, exactly, for every draw (R,)."""
     decision = (crowd.log_priors[None, :, None] + crowd.log_confusion).argmax(axis=1)  # (A, L)
@@ -191,6 +229,8 @@ def plan_budget(
     annotator_accuracy: np.ndarray | None = None,
     gold_accuracy: tuple[float, float, float] | None = None,
     current_k: float | None = None,
+    refit: Callable[[], Aggregator] | None = None,
+    refit_items: int = N_ITEMS,
     confidence: float = 0.95,
     n_draws: int = N_DRAWS,
     n_sim: int = N_ITEMS,
@@ -199,7 +239,11 @@ def plan_budget(
     """The whole plan; see the module docstring.
 
     ``annotator_accuracy`` (A,) ranks the annotators for the "best annotators only"
-    suggestion when the target is out of reach. ``gold_accuracy`` (estimate, low, high),
+    suggestion when the target is out of reach. With ``refit`` (a factory of the model
+    in use) the curve refits that model on simulated data sets of ``refit_items`` items
+    (:func:`refit_accuracy_by_k`), which is what a real run at k votes gets; without it
+    the items are labelled with the fitted confusion matrices, as if they were known.
+    ``gold_accuracy`` (estimate, low, high),
     the cross-validated accuracy on gold at the current ``current_k`` votes per item,
     scales every prediction by its ratio to the model's own prediction at that k: the
     share of items a crowd gets wrong however many vote (gold disagreeing with unanimous
@@ -216,53 +260,63 @@ def plan_budget(
     notes = []
     if max_k < max_annotators:
         notes.append(f"only {active} annotators have votes: k stops at {max_k}")
-    draws, _ = accuracy_by_k(crowd, max_k, rho=rho, n_draws=n_draws, n_items=n_sim, seed=seed)
-    scale = np.ones(len(draws))
+    if refit is not None:
+        draws = refit_accuracy_by_k(crowd, max_k, refit, min(refit_items, n_sim), rho=rho,
+                                    seed=seed)
+        estimate = draws.mean(axis=0)
+    else:
+        draws, _ = accuracy_by_k(crowd, max_k, rho=rho, n_draws=n_draws, n_items=n_sim,
+                                 seed=seed)
+        estimate = draws[0]
+    scale, ratio = np.ones(len(draws)), 1.0
     if gold_accuracy is not None and current_k is not None:
-        model_now = np.array([np.interp(current_k, np.arange(1, max_k + 1), d) for d in draws])
-        estimate, low, high = gold_accuracy
+        ks_known = np.arange(1, max_k + 1)
+        model_now = np.array([np.interp(current_k, ks_known, d) for d in draws])
+        central = float(np.interp(current_k, ks_known, estimate))
+        observed, low, high = gold_accuracy
         spread = np.random.default_rng(seed + 2).uniform(low, high, len(draws))
-        spread[0] = estimate
         scale = np.minimum(spread / model_now, 1.0)
+        ratio = min(observed / central, 1.0)
         draws = draws * scale[:, None]
+        estimate = estimate * ratio
         notes.append(
             f"scaled by gold: at {current_k:g} votes per item the cross-validated accuracy on "
-            f"gold is {estimate:.1%} against the model's {model_now[0]:.1%}, so every "
-            f"figure is multiplied by {scale[0]:.3f} (items the crowd gets wrong however "
+            f"gold is {observed:.1%} against the model's {central:.1%}, so every "
+            f"figure is multiplied by {ratio:.3f} (items the crowd gets wrong however "
             f"many vote)")
     tail = (1.0 - confidence) / 2.0
     ks = np.arange(1, max_k + 1)
     by_k = pd.DataFrame({
         "k": ks,
-        "expected_accuracy": draws[0],
+        "expected_accuracy": estimate,
         "ci_low": np.quantile(draws, tail, axis=0),
         "ci_high": np.quantile(draws, 1.0 - tail, axis=0),
         "cost_per_item": ks * cost_per_label,
-        "method": ["exact"] + ["monte carlo"] * (max_k - 1),
+        "method": (["the vote"] + ["refitted"] * (max_k - 1) if refit is not None
+                   else ["exact"] + ["monte carlo"] * (max_k - 1)),
     })
-    reached = np.flatnonzero(draws[0] >= target_accuracy)
+    reached = np.flatnonzero(estimate >= target_accuracy)
     recommended = int(ks[reached[0]]) if len(reached) else None
     suggestion = ""
     if recommended is None and annotator_accuracy is not None:
         suggestion = best_pool_suggestion(crowd, annotator_accuracy, max_k, target_accuracy,
-                                          rho, float(scale[0]), seed)
+                                          rho, ratio, seed)
     fixed = recommended or max_k
     runs = strategies(crowd, max_k, target_accuracy, rho, fixed, n_draws=n_draws,
                       n_items=n_sim, seed=seed)
-    for values in runs.values():
-        values[:, 0] *= scale
     names = {"fixed": f"fixed {fixed} per item",
              "third": "two, a third only on disagreement",
              "confident": f"one at a time until {target_accuracy:.0%} sure (at most {max_k})"}
-    runs["fixed"] = np.stack([draws[:, fixed - 1], np.full(len(draws), float(fixed))], axis=1)
-    table = pd.DataFrame([{
-        "name": names[key],
-        "expected_accuracy": values[0, 0],
-        "ci_low": np.quantile(values[:, 0], tail),
-        "ci_high": np.quantile(values[:, 0], 1.0 - tail),
-        "labels_per_item": values[0, 1],
-        "cost_per_item": values[0, 1] * cost_per_label,
-    } for key, values in runs.items()])
+    rows = []
+    for key, values in runs.items():
+        accuracy, labels = values[:, 0] * ratio, values[0, 1]
+        point, low, high = accuracy[0], *np.quantile(accuracy, [tail, 1.0 - tail])
+        if key == "fixed":  # the same figure as the curve's
+            point, low, high = by_k.loc[fixed - 1, ["expected_accuracy", "ci_low", "ci_high"]]
+        rows.append({"name": names[key], "expected_accuracy": point, "ci_low": low,
+                     "ci_high": high, "labels_per_item": labels,
+                     "cost_per_item": labels * cost_per_label})
+    table = pd.DataFrame(rows)
     return BudgetPlan(by_k, table, recommended, target_accuracy, cost_per_label, n_items,
                       confidence, suggestion, notes)
 

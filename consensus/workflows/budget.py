@@ -11,6 +11,7 @@ from ..budget.next_pass import NextPass, plan_next_pass
 from ..budget.plan import BudgetPlan, plan_budget
 from ..data.votes import VoteMatrix
 from ..exceptions import InputError
+from ..models import DEFAULT_METHOD, make_model
 from ..quality.overdispersion import fit_vote_correlation
 from .aggregation import AggregateResult, aggregate
 
@@ -24,9 +25,11 @@ def vote_correlation(result: AggregateResult) -> float:
 
 def budget_plan(votes: VoteMatrix, *, gold: Any = None, target_accuracy: float = 0.95,
                 cost_per_label: float = 0.08, max_annotators: int = 9,
-                n_items: int | None = None, seed: int = 0, **model_options: Any) -> BudgetPlan:
-    """Fit (anchored on gold when given), then plan annotators per item for the target."""
-    result = aggregate(votes, gold=gold, seed=seed, **model_options)
+                n_items: int | None = None, seed: int = 0, method: str = DEFAULT_METHOD,
+                **model_options: Any) -> BudgetPlan:
+    """Fit (anchored on gold when given), then plan annotators per item for the target,
+    refitting ``method`` on simulated data sets the size of ``votes``."""
+    result = aggregate(votes, gold=gold, seed=seed, method=method, **model_options)
     crowd = crowd_from_fit(result.votes, result.model)
     observed = None
     if result.accuracy is not None:
@@ -35,7 +38,9 @@ def budget_plan(votes: VoteMatrix, *, gold: Any = None, target_accuracy: float =
                        max_annotators=max_annotators, n_items=n_items,
                        rho=vote_correlation(result), annotator_accuracy=result.model.accuracy_,
                        gold_accuracy=observed,
-                       current_k=float(np.mean(votes.votes_per_item)), seed=seed)
+                       current_k=float(np.mean(votes.votes_per_item)),
+                       refit=lambda: make_model(method, **model_options),
+                       refit_items=votes.n_items, seed=seed)
 
 
 def next_pass(votes: VoteMatrix, budget: int, *, annotators: list[str] | None = None,
