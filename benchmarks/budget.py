@@ -97,7 +97,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import RESULTS, datasets_dir, machine, markdown_table, save_json  # noqa: E402
 
-from consensus import aggregate, read_votes  # noqa: E402
+from consensus import PooledDawidSkene, aggregate, read_votes  # noqa: E402
 from consensus.budget import Crowd, crowd_from_fit, plan_budget, plan_next_pass  # noqa: E402
 from consensus.budget.plan import BudgetPlan  # noqa: E402
 from consensus.data.votes import VoteMatrix  # noqa: E402
@@ -214,9 +214,16 @@ def full_fit(data: Dataset, anchored: bool, quick: bool) -> Fit:
     crowd = crowd_from_fit(result.votes, result.model)
     rho = vote_correlation(result)
     size = {"n_draws": 10, "n_sim": 5_000} if quick else {}
+    # what `consensus budget [--gold]` does: refit on simulated data sets the size of this
+    # one, and with gold, scale by the cross-validated accuracy at the current redundancy
+    observed = None
+    if result.accuracy is not None:
+        observed = (result.accuracy.accuracy, result.accuracy.ci_low, result.accuracy.ci_high)
     plan = plan_budget(crowd, target_accuracy=TARGET, cost_per_label=COST,
                        max_annotators=MAX_K, rho=rho, annotator_accuracy=result.model.accuracy_,
-                       seed=0, **size)
+                       gold_accuracy=observed,
+                       current_k=float(np.mean(data.votes.votes_per_item)),
+                       refit=PooledDawidSkene, refit_items=data.votes.n_items, seed=0, **size)
     return Fit(result, crowd, rho, plan)
 
 
