@@ -245,3 +245,8 @@ def test_one_vote_per_item_keeps_each_vote_instead_of_collapsing(model_cls):
         model = model_cls().fit(votes)
     np.testing.assert_array_equal(model.label_codes_, labels)
     assert model.n_iter_ == 0 and np.isfinite(model.log_likelihood_)
+    gold = np.where(np.arange(600) < 200, truth, -1)  # gold identifies the annotators
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        anchored = model_cls().fit(votes, gold=gold)
+    assert anchored.n_iter_ > 0

@@ -285,7 +285,8 @@ class EMAggregator(Aggregator):
         posteriors = self._initial_posteriors(votes)
         posteriors = em.clamp_to_gold(posteriors, gold_codes, class_major=True)
         params = self._parameters(votes, posteriors)
-        if votes.votes_per_item.max(initial=0) <= 1:
+        anchored = gold_codes is not None and bool((gold_codes >= 0).any())
+        if votes.votes_per_item.max(initial=0) <= 1 and not anchored:
             return self._fit_single_votes(votes, params, posteriors, gold_codes)
         previous = None
         change = np.inf
@@ -329,9 +330,10 @@ class EMAggregator(Aggregator):
         posteriors: np.ndarray,
         gold_codes: np.ndarray | None,
     ) -> EMAggregator:
-        """No item has two votes: nothing shows who agrees with whom, so no confusion matrix
-        can be learned (EM would drift to one class for every item). Each item keeps its
-        vote; the confusion matrices are one M-step on those votes, as for majority vote."""
+        """No item has two votes and no gold anchors the fit: nothing shows who agrees with
+        whom, so no confusion matrix can be learned (EM would drift to one class for every
+        item). Each item keeps its vote; the confusion matrices are one M-step on those
+        votes, as for majority vote. (With gold, EM learns from the gold items and runs.)"""
         warnings.warn(
             f"every item has a single vote, so {type(self).__name__} cannot learn how "
             f"reliable annotators are; each item's consensus is its vote. Collect a second "
