@@ -183,10 +183,10 @@ def exact_single(crowd: Crowd, confusions: np.ndarray, priors: np.ndarray) -> np
 
 
 def strategies(
-    crowd: Crowd, max_k: int, target: float, rho: float, fixed_k: int, *,
+    crowd: Crowd, max_k: int, target: float, rho: float, *,
     n_draws: int = N_DRAWS, n_items: int = N_ITEMS, seed: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Accuracy and labels per item (each (R,)) of fixed ``k`` and the two adaptive rules."""
+    """Accuracy and labels per item (each (R, 2)) of the two adaptive rules."""
     rng = np.random.default_rng(seed + 1)
     confusions, priors = crowd.draws(n_draws, rng)
     active = int(np.count_nonzero(crowd.share > 0))
@@ -196,14 +196,13 @@ def strategies(
     log_conf, log_prior = crowd.log_confusion, crowd.log_priors
     n_used = np.arange(1, depth + 1)
     temper = 1.0 / (1.0 + (n_used - 1) * max(rho, 0.0))  # design effect of correlated votes
-    out: dict[str, list[tuple[float, float]]] = {"fixed": [], "third": [], "confident": []}
+    out: dict[str, list[tuple[float, float]]] = {"third": [], "confident": []}
     for r in range(n_draws):
         truth = draw_truth(priors[r], u_truth)
         labels = draw_votes(confusions[r], annotators, truth, u_votes, rho)
         score = log_prior + np.cumsum(vote_evidence(log_conf, annotators, labels), axis=1)
         decided = score.argmax(axis=2)  # (n, depth): the label after j + 1 votes
         right = decided == truth[:, None]
-        out["fixed"].append((right[:, fixed_k - 1].mean(), float(fixed_k)))
         if depth >= 3:
             agree = labels[:, 0] == labels[:, 1]
             third = np.where(agree, right[:, 1], right[:, 2])
@@ -302,19 +301,19 @@ def plan_budget(
         suggestion = best_pool_suggestion(crowd, annotator_accuracy, max_k, target_accuracy,
                                           rho, ratio, seed)
     fixed = recommended or max_k
-    runs = strategies(crowd, max_k, target_accuracy, rho, fixed, n_draws=n_draws,
-                      n_items=n_sim, seed=seed)
-    names = {"fixed": f"fixed {fixed} per item",
-             "third": "two, a third only on disagreement",
+    runs = strategies(crowd, max_k, target_accuracy, rho, n_draws=n_draws, n_items=n_sim,
+                      seed=seed)
+    names = {"third": "two, a third only on disagreement",
              "confident": f"one at a time until {target_accuracy:.0%} sure (at most {max_k})"}
-    rows = []
+    curve = by_k.loc[fixed - 1]  # fixed k is the curve's own figure
+    rows = [{"name": f"fixed {fixed} per item", "expected_accuracy": curve.expected_accuracy,
+             "ci_low": curve.ci_low, "ci_high": curve.ci_high, "labels_per_item": float(fixed),
+             "cost_per_item": fixed * cost_per_label}]
     for key, values in runs.items():
         accuracy, labels = values[:, 0] * ratio, values[0, 1]
-        point, low, high = accuracy[0], *np.quantile(accuracy, [tail, 1.0 - tail])
-        if key == "fixed":  # the same figure as the curve's
-            point, low, high = by_k.loc[fixed - 1, ["expected_accuracy", "ci_low", "ci_high"]]
-        rows.append({"name": names[key], "expected_accuracy": point, "ci_low": low,
-                     "ci_high": high, "labels_per_item": labels,
+        rows.append({"name": names[key], "expected_accuracy": accuracy[0],
+                     "ci_low": np.quantile(accuracy, tail),
+                     "ci_high": np.quantile(accuracy, 1.0 - tail), "labels_per_item": labels,
                      "cost_per_item": labels * cost_per_label})
     table = pd.DataFrame(rows)
     return BudgetPlan(by_k, table, recommended, target_accuracy, cost_per_label, n_items,
