@@ -32,6 +32,10 @@ FLAGS: dict[str, tuple[str, str]] = {
     "labels": ("--labels", "A,B,..."),
     "duplicates": ("--duplicates", "POLICY"),
     "on_missing": ("--on-missing", "MODE"),
+    "reviewer": ("--reviewer", "NAME"),
+    "role": ("--role", "ROLE"),
+    "fraction": ("--fraction", "F"),
+    "per_reviewer": ("--per-reviewer", "N"),
 }
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

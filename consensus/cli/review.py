@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from ..exceptions import ConsensusError, InputError
-from ..wording import options_as_flags
+from ..exceptions import InputError
 from .options import gold_option, json_option, load_gold, load_votes, reports_errors, vote_options
-
-#: The review library's parameters as this group's flags, for its messages.
-REVIEW_FLAGS: dict[str, tuple[str, str]] = {
-    "reviewer": ("--reviewer", "NAME"),
-    "role": ("--role", "ROLE"),
-    "fraction": ("--fraction", "F"),
-    "per_reviewer": ("--per-reviewer", "N"),
-}
-
-
-def reports_review_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The shared error handling, with the review parameters spelled as flags too."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConsensusError as exc:
-            raise InputError(options_as_flags(str(exc), REVIEW_FLAGS)) from None
-
-    return reports_errors(wrapper)
 
 
 def db_option(default_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -79,7 +56,7 @@ def review() -> None:
 @db_option("review.db in the folder of VOTES")
 @required_output("The queue (.csv, .tsv or .jsonl); CSV cells are formula-escaped.")
 @vote_options
-@reports_review_errors
+@reports_errors
 def export(votes: str, gold_path: str | None, predictions_path: str | None,
            content_path: str | None, content_column: str, top: float, db: str | None,
            output: str, **opts: Any) -> None:
@@ -143,7 +120,7 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
               help="reviewer: a filled queue; lead: a filled sample from `review sample`.")
 @db_option("review.db in the folder of CORRECTIONS")
 @json_option
-@reports_review_errors
+@reports_errors
 def apply(corrections: str, reviewer: str, role: str, db: str | None, as_json: bool) -> None:
     """Apply a filled-in queue or lead sample: all of it or, on any problem, none.
 
@@ -172,7 +149,7 @@ def apply(corrections: str, reviewer: str, role: str, db: str | None, as_json: b
               help="Seed of the random sample; the same log and seed give the same sample.")
 @db_option("review.db in the current folder")
 @required_output("The lead's file (.csv, .tsv or .jsonl): fill in verdict, corrected_label.")
-@reports_review_errors
+@reports_errors
 def sample(fraction: float, per_reviewer: int | None, seed: int, db: str | None,
            output: str) -> None:
     """Sample reviewers' corrections for a lead to accept or overturn.
@@ -198,7 +175,7 @@ def sample(fraction: float, per_reviewer: int | None, seed: int, db: str | None,
 @review.command("audit")
 @db_option("review.db in the current folder")
 @json_option
-@reports_review_errors
+@reports_errors
 def audit(db: str | None, as_json: bool) -> None:
     """Per reviewer: corrections, verified, overturned, overturn rate with its interval.
 
@@ -225,7 +202,7 @@ LOG_COLUMNS = ["correction_id", "applied_at", "item", "reviewer", "role", "old_l
 @click.option("--item", default=None, metavar="ID", help="Only this item's corrections.")
 @db_option("review.db in the current folder")
 @json_option
-@reports_review_errors
+@reports_errors
 def log(item: str | None, db: str | None, as_json: bool) -> None:
     """Show the corrections, oldest first, with their file, line and verdict.
 
@@ -249,7 +226,7 @@ def log(item: str | None, db: str | None, as_json: bool) -> None:
 @review.command("export-log")
 @db_option("review.db in the current folder")
 @required_output("Every correction with its verdict (.csv, .tsv, .jsonl or .parquet).")
-@reports_review_errors
+@reports_errors
 def export_log(db: str | None, output: str) -> None:
     """Write the whole log as one table: every correction, its file and line, its verdict.
 
