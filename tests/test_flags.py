@@ -212,3 +212,15 @@ def test_near_certain_errors_are_shared_out_among_classes(sentiment_csv):
     shares = flag_items(aggregate(read_votes(sentiment_csv))).per_class
     assert (shares["flag_share"] <= 2 * shares["item_share"]).all()
     assert (shares["flag_share"] >= shares["item_share"] / 2).all()
+
+
+def test_a_bad_predictions_file_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "pred.csv"
+    path.write_text("item,label\n201,0\n401,maybe\n")
+    for command in ("flag", "aggregate"):
+        result = CliRunner().invoke(cli, [command, str(EXAMPLES / "sentiment_votes.csv"),
+                                          "--predictions", str(path), "-o",
+                                          str(tmp_path / "out.csv")])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (f"error: {path}: predicted label 'maybe' at line 3 is not one "
+                                 f"of the votes' classes 0, 1\n")

@@ -9,6 +9,7 @@ items and classes once and kept as an (n_items, K) probability array.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,8 +114,6 @@ def predictions_from_frame(
         raise InputError(f"{source}: an item is predicted twice "
                          f"({votes.item_ids[position[position >= 0][repeated.to_numpy()][0]]!r})")
     if (position < 0).any():
-        import warnings
-
         warnings.warn(f"{source}: {plural(int((position < 0).sum()), 'prediction')} for items "
                       f"no one voted on were ignored", InputWarning, stacklevel=2)
     full = np.full((votes.n_items, votes.n_classes), np.nan)
