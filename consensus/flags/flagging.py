@@ -198,10 +198,8 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
         held = result.held_out
         conflict = np.zeros(votes.n_items, dtype=bool)
         conflict[held.item_codes] = ~held.correct
-        doubt = np.zeros(votes.n_items)
-        doubt[held.item_codes] = 1.0 - held.posteriors[np.arange(len(held.truth)), held.truth]
         item_flags["gold_conflict"] = conflict
-        item_score = np.where(conflict, np.maximum(item_score, doubt), item_score)
+        item_score = np.where(conflict, np.maximum(wrong, item_doubt(result)), wrong)
     model_label = None
     if result.predictions is not None:
         model_label = result.predictions.label_codes
