@@ -154,6 +154,48 @@ def test_next_pass_with_named_annotators_and_the_commands(tmp_path):
     assert {"by_k", "recommended_k", "strategies"} <= set(info)
 
 
+def test_next_pass_sends_items_to_annotators_who_can_tell_and_have_not_looked():
+    """Two equally doubtful items: one only a spammer can answer, one a reliable annotator
+    can. Lowest confidence cannot tell them apart; the expected gain can. Nobody is
+    suggested for an item they already labelled."""
+    from consensus.budget.crowd import Crowd
+    from consensus.budget.next_pass import available_annotators
+
+    reliable = np.array([[0.95, 0.05], [0.05, 0.95]])
+    spammer = np.full((2, 2), 0.5)
+    confusion = np.stack([reliable, spammer, reliable])
+    crowd = Crowd(np.full(3, 1 / 3), confusion, np.array([0.5, 0.5]), confusion * 10 + 1,
+                  np.array([10.0, 10.0]))
+    posteriors = np.array([[0.5, 0.5], [0.5, 0.5], [0.9, 0.1]])
+    # item 0: annotators 0 and 2 already labelled it, so only the spammer (1) is left
+    voted_items, voted_annotators = np.array([0, 0, 1]), np.array([0, 2, 1])
+    available = available_annotators(voted_items, voted_annotators, 3, 3, np.array([0, 1, 2]))
+    assert available.toarray().tolist() == [[0, 1, 0], [1, 0, 1], [1, 1, 1]]
+    plan = plan_next_pass(crowd, posteriors, np.zeros(3, dtype=np.int64),
+                          np.array(["a", "b", "c"]), np.array(["x", "y"]), 2,
+                          available=available, annotator_ids=np.array(["r1", "spam", "r2"]))
+    table = plan.table
+    assert list(table["item"]) == ["b", "c"]
+    assert table["suggested_annotator"].iloc[0] in {"r1", "r2"}
+    assert table["expected_gain"].iloc[0] == pytest.approx(0.45)
+
+
+def test_the_pools_next_vote_comes_from_someone_who_has_not_labelled_the_item():
+    from consensus.budget.crowd import Crowd
+
+    reliable = np.array([[0.95, 0.05], [0.05, 0.95]])
+    confusion = np.stack([reliable, np.full((2, 2), 0.5)])
+    crowd = Crowd(np.array([0.5, 0.5]), confusion, np.array([0.5, 0.5]), confusion * 10 + 1,
+                  np.array([10.0, 10.0]))
+    posteriors = np.full((2, 2), 0.5)
+    # item 0 was labelled by the reliable annotator, so only the spammer is left for it
+    plan = plan_next_pass(crowd, posteriors, np.zeros(2, dtype=np.int64), np.array(["a", "b"]),
+                          np.array(["x", "y"]), 2, voted=(np.array([0, 1]), np.array([0, 1])))
+    gains = plan.table.set_index("item")["expected_gain"]
+    assert list(plan.table["item"]) == ["b", "a"]
+    assert gains["b"] == pytest.approx(0.45) and gains["a"] == pytest.approx(0.0)
+
+
 def test_refitted_predictions_include_what_learning_from_k_votes_costs(crowd_sim, fitted):
     """Small data sets pay for estimating the annotators from few votes; the refitted curve
     predicts that, where labelling with the fitted (known) confusions would not."""
@@ -168,3 +210,53 @@ def test_refitted_predictions_include_what_learning_from_k_votes_costs(crowd_sim
     row = plan.by_k.set_index("k").loc[3]
     assert abs(row.expected_accuracy - realised) < 0.03
     assert row.ci_high - row.ci_low > 0.01  # finite data: a visible interval
+
+
+def test_with_gold_what_the_votes_can_show_is_measured_not_predicted(crowd_sim, fitted):
+    """Up to the votes the gold items have, the plan reports the measurement (k random
+    votes per item, refitted, scored on gold), which fresh votes then confirm; beyond,
+    the model's curve carries it."""
+    from consensus.budget.measured import measure_by_k, replay_rules
+    from consensus.models import PooledDawidSkene
+
+    def labels_of(votes):
+        return PooledDawidSkene().fit(votes).label_codes_
+
+    votes, truth = crowd_sim.votes, crowd_sim.truth
+    measured = measure_by_k(votes, truth, labels_of, 9, repeats=2)
+    assert measured is not None and measured.max_k == 5 and measured.n_items == votes.n_items
+    assert np.all(np.diff(measured.accuracy) > -0.01) and np.all(measured.se > 0)
+    # the measurement is what a refit on k votes per item gives on fresh votes
+    fresh = simulate(4000, 60, n_classes=3, votes_per_item=3, accuracy=(5.0, 2.0), seed=3)
+    realised = (aggregate(fresh.votes).label_codes == fresh.truth).mean()
+    assert abs(measured.accuracy[2] - realised) < 3 * measured.se[2] + 0.01
+    # too little gold: nothing is measured
+    few = np.full(votes.n_items, -1)
+    few[:10] = truth[:10]
+    assert measure_by_k(votes, few, labels_of, 9) is None
+
+    _, crowd = fitted
+    replayed = replay_rules(votes, truth, crowd, 0.95, 5, 0.0, repeats=2)
+    assert 2.0 < replayed["third"].labels_per_item < 3.0
+    plan = plan_budget(crowd, max_annotators=7, n_draws=10, n_sim=4000,
+                       measured=measured, replayed=replayed)
+    rows = plan.by_k.set_index("k")
+    np.testing.assert_allclose(rows.loc[1:5, "expected_accuracy"], measured.accuracy)
+    assert list(rows["method"]) == ["measured on gold"] * 5 + ["scaled to gold"] * 2
+    assert (rows["ci_low"] <= rows["expected_accuracy"]).all()
+    assert (rows["expected_accuracy"] <= rows["ci_high"]).all()
+    assert "measured on gold" in plan.summary() and " *" in plan.summary()
+    third = plan.strategies.set_index("name").loc["two, a third only on disagreement"]
+    assert third.expected_accuracy == pytest.approx(replayed["third"].accuracy)
+
+
+def test_budget_command_with_gold_marks_the_measured_rows():
+    result = CliRunner().invoke(cli, ["budget", str(EXAMPLES / "sentiment_votes.csv"),
+                                      "--gold", str(EXAMPLES.parent.parent / "golden_sets" /
+                                                    "sentiment_gold_full.csv"),
+                                      "--max-annotators", "6"])
+    assert result.exit_code == 0, result.output
+    assert "measured on gold: k = 1..5" in result.stdout
+    without = CliRunner().invoke(cli, ["budget", str(EXAMPLES / "sentiment_votes.csv"),
+                                       "--max-annotators", "3"])
+    assert "Give gold to measure them" in without.stdout

@@ -4,8 +4,11 @@ For an item whose (honest) posterior is ``p``, one more vote from annotator ``a`
 leaves the consensus right with probability ``sum_l max_k p_k C[a, k, l]`` (the
 posterior after each possible answer ``l``, weighed by how likely that answer is);
 the gain is that minus ``max_k p_k``, never negative. A vote from the pool averages
-this over annotators by their share of the work; with named available annotators
-each item gets the one with the largest gain. The items with the largest gains
+this over annotators by their share of the work. When it is known who can answer
+(named available annotators, minus those who already labelled the item; or a
+queue's assignments) each item gets the available annotator with the largest gain,
+so an item only a spammer could answer ranks low however uncertain it is: that is
+where this beats picking the least confident items. The items with the largest gains
 take the budget, one label each.
 """
 
@@ -16,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..exceptions import InputError
 from ..report.text import records, text_table
@@ -40,6 +44,62 @@ def expected_right_after(posteriors: np.ndarray, confusion: np.ndarray) -> np.nd
         joint = p[:, None, :, None] * confusion[None]  # (n, A, K, L)
         out[start:start + step] = joint.max(axis=2).sum(axis=2)
     return out
+
+
+def right_after_pairs(posteriors: np.ndarray, confusion: np.ndarray, items: np.ndarray,
+                      annotators: np.ndarray) -> np.ndarray:
+    """P(consensus right after one more vote) for each (item, annotator) pair."""
+    k, n_labels = confusion.shape[1], confusion.shape[2]
+    after = np.empty(len(items))
+    step = max(1, CHUNK_CELLS // max(k * n_labels, 1))
+    for start in range(0, len(items), step):
+        i, a = items[start:start + step], annotators[start:start + step]
+        joint = posteriors[i][:, :, None] * confusion[a]  # (pairs, K, L)
+        after[start:start + step] = joint.max(axis=1).sum(axis=1)
+    return after
+
+
+def best_available(posteriors: np.ndarray, confusion: np.ndarray,
+                   available: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per item, P(right after one more vote) from its best available annotator, and who.
+
+    ``available`` (n_items, A) marks who can answer which item; an item nobody can
+    answer keeps its current chance (``posteriors.max``) and annotator -1.
+    """
+    pairs = sp.coo_matrix(available)
+    items, annotators = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
+    after = right_after_pairs(posteriors, confusion, items, annotators)
+    best_after = posteriors.max(axis=1).copy()
+    best = np.full(len(posteriors), -1, dtype=np.int64)
+    order = np.lexsort((annotators, -after, items))  # per item, its best pair first
+    first = order[np.r_[True, items[order][1:] != items[order][:-1]]] if len(order) else order
+    best_after[items[first]] = np.maximum(after[first], best_after[items[first]])
+    best[items[first]] = annotators[first]
+    return best_after, best
+
+
+def pool_right_after(posteriors: np.ndarray, crowd: Crowd,
+                     voted: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """P(right after one more vote from the pool), the pool drawn by share of the work
+    from the busiest POOL_LIMIT annotators, less those who already labelled the item."""
+    order = np.argsort(-crowd.share, kind="stable")[:POOL_LIMIT]
+    order = order[crowd.share[order] > 0]
+    weight = np.zeros(crowd.n_annotators)
+    weight[order] = crowd.share[order] / crowd.share[order].sum()
+    after = expected_right_after(posteriors, crowd.confusion[order]) @ weight[order]
+    if voted is None:
+        return after
+    items, annotators = (np.asarray(codes, dtype=np.int64) for codes in voted)
+    pairs = np.unique(items * crowd.n_annotators + annotators)  # a repeated vote once
+    items, annotators = pairs // crowd.n_annotators, pairs % crowd.n_annotators
+    keep = weight[annotators] > 0
+    items, annotators = items[keep], annotators[keep]
+    gone = np.bincount(items, weight[annotators], minlength=len(posteriors))
+    value = np.bincount(items, weight[annotators] * right_after_pairs(
+        posteriors, crowd.confusion, items, annotators), minlength=len(posteriors))
+    left = 1.0 - gone
+    return np.where(left > 1e-9, (after - value) / np.maximum(left, 1e-9),
+                    posteriors.max(axis=1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,8 +140,9 @@ def plan_next_pass(
     classes: np.ndarray,
     budget: int,
     *,
-    annotators: np.ndarray | None = None,
+    available: sp.spmatrix | None = None,
     annotator_ids: np.ndarray | None = None,
+    voted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> NextPass:
     """Rank items by the expected gain of one more vote and take ``budget`` of them.
 
@@ -89,26 +150,26 @@ def plan_next_pass(
     ----------
     posteriors : ndarray (n_items, K)
         The reported (honest) posteriors, so gains are not shrunk by overconfidence.
-    annotators : ndarray of int, optional
-        Codes of the annotators available now; by default a vote comes from the pool.
+    available : sparse matrix (n_items, A), optional
+        Who can answer which item now (nonzero = can), for example the named
+        annotators who have not labelled the item yet
+        (:func:`available_annotators`); by default a vote comes from the pool.
+    voted : (item codes, annotator codes), optional
+        The votes cast so far (item codes index ``posteriors``): the pool's next vote on
+        an item comes from someone who has not labelled it.
     """
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise InputError(f"budget must be a whole number of labels >= 1, not {budget!r}")
     rows = np.arange(len(posteriors))
     now = posteriors[rows, label_codes]
-    if annotators is None:
-        order = np.argsort(-crowd.share, kind="stable")[:POOL_LIMIT]
-        order = order[crowd.share[order] > 0]
-        weights = crowd.share[order] / crowd.share[order].sum()
-        after = expected_right_after(posteriors, crowd.confusion[order]) @ weights
-        best = None
+    if available is None:
+        after, best = pool_right_after(posteriors, crowd, voted), None
     else:
-        per_annotator = expected_right_after(posteriors, crowd.confusion[annotators])
-        pick = per_annotator.argmax(axis=1)
-        after = per_annotator[rows, pick]
-        best = annotators[pick]
+        after, best = best_available(posteriors, crowd.confusion, available)
     gain = np.maximum(after - posteriors.max(axis=1), 0.0)
     chosen = np.lexsort((rows, -gain))[:budget]
+    if best is not None:  # nobody can answer the rest
+        chosen = chosen[best[chosen] >= 0]
     table = pd.DataFrame({
         "rank": np.arange(1, len(chosen) + 1),
         "item": item_ids[chosen],
@@ -121,3 +182,22 @@ def plan_next_pass(
     before = float(now.mean())
     return NextPass(table, int(budget), len(posteriors), before,
                     before + float(gain[chosen].sum()) / max(len(posteriors), 1))
+
+
+def available_annotators(item_codes: np.ndarray, annotator_codes: np.ndarray, n_items: int,
+                         n_annotators: int, named: np.ndarray) -> sp.csr_matrix:
+    """(n_items, A): the ``named`` annotators (codes) on every item they have not labelled.
+
+    ``item_codes``/``annotator_codes`` are the votes cast so far: a second label from
+    the same person is not an independent look.
+    """
+    named = np.unique(np.asarray(named, dtype=np.int64))
+    position = np.full(n_annotators, -1, dtype=np.int64)
+    position[named] = np.arange(len(named))
+    m = len(named)
+    taken = np.zeros(n_items * m, dtype=bool)
+    cast = position[annotator_codes] >= 0
+    taken[np.asarray(item_codes, dtype=np.int64)[cast] * m + position[annotator_codes[cast]]] = True
+    free = np.flatnonzero(~taken)
+    return sp.csr_matrix((np.ones(len(free), dtype=np.int8), (free // m, named[free % m])),
+                         shape=(n_items, n_annotators))

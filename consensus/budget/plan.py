@@ -25,6 +25,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -36,11 +37,17 @@ from ..models.base import Aggregator
 from ..report.text import records, text_table
 from .crowd import Crowd
 from .draws import draw_annotators, draw_truth, draw_votes, vote_evidence
+from .measured import REPEATS, Measured, Replayed
 
 #: Plausible parameter sets behind each interval, and items simulated for each.
 N_DRAWS, N_ITEMS = 40, 20_000
 #: Simulated data sets refitted per k (each the size of the real one, at most N_ITEMS).
 N_REFITS = 12
+#: What a plan without gold says about itself: on 18 real crowds such curves were
+#: 8-10 points optimistic (benchmarks/RESULTS.md, section 8).
+NO_GOLD_NOTE = ("without gold these figures assume annotators err independently given the "
+                "true label; crowds that agree on wrong answers make them optimistic (by 8-10 "
+                "points on real crowds). Give gold to measure them instead")
 #: Pool sizes tried, best annotators first, when the target is out of reach.
 POOL_FRACTIONS = (0.5, 0.25, 0.1, 0.05)
 
@@ -66,8 +73,10 @@ class BudgetPlan:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        measured = self.by_k["method"].eq("measured on gold")
+        where = ("measured on gold where marked *, else " if measured.any() else "")
         lines = [f"expected accuracy of the consensus by annotators per item "
-                 f"({self.confidence:.0%} interval over the fit's uncertainty):"]
+                 f"({self.confidence:.0%} intervals: {where}over the fit's uncertainty):"]
         lines += chart(self.by_k, self.target_accuracy)
         if self.recommended_k is not None:
             row = self.by_k.set_index("k").loc[self.recommended_k]
@@ -116,8 +125,10 @@ def chart(by_k: pd.DataFrame, target: float, width: int = 40) -> list[str]:
         bar = ["#"] * int(round((row.expected_accuracy - low) * scale)) + [" "] * width
         bar = bar[:width]
         bar[min(mark, width - 1)] = "|"
+        mark_measured = " *" if row.method == "measured on gold" else ""
         lines.append(f"  {row.k:2d}  {''.join(bar)}  {row.expected_accuracy:6.1%} "
-                     f"[{row.ci_low:.1%}, {row.ci_high:.1%}]  {money(row.cost_per_item)}")
+                     f"[{row.ci_low:.1%}, {row.ci_high:.1%}]  {money(row.cost_per_item)}"
+                     f"{mark_measured}")
     return lines
 
 
@@ -228,6 +239,8 @@ def plan_budget(
     annotator_accuracy: np.ndarray | None = None,
     gold_accuracy: tuple[float, float, float] | None = None,
     current_k: float | None = None,
+    measured: Measured | None = None,
+    replayed: dict[str, Replayed] | None = None,
     refit: Callable[[], Aggregator] | None = None,
     refit_items: int = N_ITEMS,
     confidence: float = 0.95,
@@ -247,6 +260,11 @@ def plan_budget(
     scales every prediction by its ratio to the model's own prediction at that k: the
     share of items a crowd gets wrong however many vote (gold disagreeing with unanimous
     votes) is invisible to any model of the votes, and gold measures it.
+    ``measured`` (:func:`~consensus.budget.measured.measure_by_k`) goes further: for k up
+    to what the gold items have, the figures *are* the measured accuracy on gold of k
+    random votes per item, and beyond, the model's curve is scaled to the last measured
+    k. ``replayed`` (:func:`~consensus.budget.measured.replay_rules`) likewise replaces
+    the adaptive rules' predictions by their replay on the gold items' real votes.
     """
     if not 0.0 < target_accuracy < 1.0:
         raise InputError(f"target_accuracy must be between 0 and 1, not {target_accuracy!r}")
@@ -268,10 +286,27 @@ def plan_budget(
                                  seed=seed)
         estimate = draws[0]
     scale, ratio = np.ones(len(draws)), 1.0
-    if gold_accuracy is not None and current_k is not None:
-        ks_known = np.arange(1, max_k + 1)
-        model_now = np.array([np.interp(current_k, ks_known, d) for d in draws])
-        central = float(np.interp(current_k, ks_known, estimate))
+    ks = np.arange(1, max_k + 1)
+    tail = (1.0 - confidence) / 2.0
+    z = NormalDist().inv_cdf(1.0 - tail)
+    top = 0
+    if measured is not None:
+        top = min(measured.max_k, max_k)
+        observed, se = float(measured.accuracy[top - 1]), float(measured.se[top - 1])
+        model_now = draws[:, top - 1]
+        spread = np.random.default_rng(seed + 2).normal(observed, se, len(draws))
+        scale = np.clip(spread, 0.0, 1.0) / np.maximum(model_now, 1e-9)
+        ratio = observed / max(float(estimate[top - 1]), 1e-9)
+        draws = np.clip(draws * scale[:, None], 0.0, 1.0)
+        estimate = np.clip(estimate * ratio, 0.0, 1.0)
+        notes.append(
+            f"measured on gold: k = 1..{top} are the accuracy on {measured.n_items:,} gold "
+            f"items of k random votes per item, refitted ({REPEATS} random subsets); "
+            + (f"beyond, the model's curve scaled by {ratio:.3f} to meet the measurement at "
+               f"k = {top}" if top < max_k else "nothing is extrapolated"))
+    elif gold_accuracy is not None and current_k is not None:
+        model_now = np.array([np.interp(current_k, ks, d) for d in draws])
+        central = float(np.interp(current_k, ks, estimate))
         observed, low, high = gold_accuracy
         spread = np.random.default_rng(seed + 2).uniform(low, high, len(draws))
         scale = np.minimum(spread / model_now, 1.0)
@@ -283,16 +318,24 @@ def plan_budget(
             f"gold is {observed:.1%} against the model's {central:.1%}, so every "
             f"figure is multiplied by {ratio:.3f} (items the crowd gets wrong however "
             f"many vote)")
-    tail = (1.0 - confidence) / 2.0
-    ks = np.arange(1, max_k + 1)
+    else:
+        notes.append(NO_GOLD_NOTE)
+    ci_low = np.quantile(draws, tail, axis=0)
+    ci_high = np.quantile(draws, 1.0 - tail, axis=0)
+    method = (["the vote"] + ["refitted"] * (max_k - 1) if refit is not None
+              else ["exact"] + ["monte carlo"] * (max_k - 1))
+    if measured is not None:
+        estimate[:top] = measured.accuracy[:top]
+        ci_low[:top] = np.clip(measured.accuracy[:top] - z * measured.se[:top], 0.0, 1.0)
+        ci_high[:top] = np.clip(measured.accuracy[:top] + z * measured.se[:top], 0.0, 1.0)
+        method = ["measured on gold"] * top + ["scaled to gold"] * (max_k - top)
     by_k = pd.DataFrame({
         "k": ks,
         "expected_accuracy": estimate,
-        "ci_low": np.quantile(draws, tail, axis=0),
-        "ci_high": np.quantile(draws, 1.0 - tail, axis=0),
+        "ci_low": np.minimum(ci_low, estimate),
+        "ci_high": np.maximum(ci_high, estimate),
         "cost_per_item": ks * cost_per_label,
-        "method": (["the vote"] + ["refitted"] * (max_k - 1) if refit is not None
-                   else ["exact"] + ["monte carlo"] * (max_k - 1)),
+        "method": method,
     })
     reached = np.flatnonzero(estimate >= target_accuracy)
     recommended = int(ks[reached[0]]) if len(reached) else None
@@ -310,11 +353,23 @@ def plan_budget(
              "ci_low": curve.ci_low, "ci_high": curve.ci_high, "labels_per_item": float(fixed),
              "cost_per_item": fixed * cost_per_label}]
     for key, values in runs.items():
-        accuracy, labels = values[:, 0] * ratio, values[0, 1]
+        if replayed and key in replayed:
+            got = replayed[key]
+            rows.append({"name": names[key], "expected_accuracy": got.accuracy,
+                         "ci_low": max(got.accuracy - z * got.se, 0.0),
+                         "ci_high": min(got.accuracy + z * got.se, 1.0),
+                         "labels_per_item": got.labels_per_item,
+                         "cost_per_item": got.labels_per_item * cost_per_label})
+            continue
+        accuracy, labels = np.clip(values[:, 0] * ratio, 0.0, 1.0), values[0, 1]
         rows.append({"name": names[key], "expected_accuracy": accuracy[0],
                      "ci_low": np.quantile(accuracy, tail),
                      "ci_high": np.quantile(accuracy, 1.0 - tail), "labels_per_item": labels,
                      "cost_per_item": labels * cost_per_label})
+    if replayed:
+        notes.append("strategies " + " and ".join(
+            repr(names[k]) for k in names if k in replayed)
+            + " replayed on the gold items' real votes in random orders (measured)")
     table = pd.DataFrame(rows)
     return BudgetPlan(by_k, table, recommended, target_accuracy, cost_per_label, n_items,
                       confidence, suggestion, notes)
