@@ -14,12 +14,18 @@ from ..exceptions import InputError
 
 if TYPE_CHECKING:
     from .base import Aggregator, EMAggregator
+    from .bwa import BWA
     from .dawid_skene import DawidSkene, OneCoinDawidSkene
+    from .ebcc import EBCC
+    from .mace import MACE
     from .majority import MajorityVote
     from .pooled import PooledDawidSkene
 
 __all__ = [
+    "BWA",
     "DEFAULT_METHOD",
+    "EBCC",
+    "MACE",
     "METHODS",
     "METHOD_DESCRIPTIONS",
     "Aggregator",
@@ -43,6 +49,9 @@ METHODS: dict[str, str] = {
     "ds": "DawidSkene",
     "one-coin": "OneCoinDawidSkene",
     "mv": "MajorityVote",
+    "ebcc": "EBCC",
+    "bwa": "BWA",
+    "mace": "MACE",
 }
 
 #: One line per method, for help texts.
@@ -51,6 +60,9 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "ds": "plain Dawid-Skene",
     "one-coin": "one accuracy per annotator",
     "mv": "majority vote",
+    "ebcc": "annotators' correlated errors as latent subtypes of each class (EBCC)",
+    "bwa": "one weight per annotator and class, for highly redundant crowds (BWA)",
+    "mace": "annotators who sometimes answer at random (MACE)",
 }
 
 _HOMES = {
@@ -60,6 +72,9 @@ _HOMES = {
     "OneCoinDawidSkene": "dawid_skene",
     "MajorityVote": "majority",
     "PooledDawidSkene": "pooled",
+    "EBCC": "ebcc",
+    "BWA": "bwa",
+    "MACE": "mace",
 }
 
 
