@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .bwa import BWA
     from .dawid_skene import DawidSkene, OneCoinDawidSkene
     from .ebcc import EBCC
+    from .glad import GLAD
     from .mace import MACE
     from .majority import MajorityVote
     from .pooled import PooledDawidSkene
@@ -25,6 +26,7 @@ __all__ = [
     "BWA",
     "DEFAULT_METHOD",
     "EBCC",
+    "GLAD",
     "MACE",
     "METHODS",
     "METHOD_DESCRIPTIONS",
@@ -52,6 +54,7 @@ METHODS: dict[str, str] = {
     "ebcc": "EBCC",
     "bwa": "BWA",
     "mace": "MACE",
+    "glad": "GLAD",
 }
 
 #: One line per method, for help texts.
@@ -63,6 +66,7 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "ebcc": "annotators' correlated errors as latent subtypes of each class (EBCC)",
     "bwa": "one weight per annotator and class, for highly redundant crowds (BWA)",
     "mace": "annotators who sometimes answer at random (MACE)",
+    "glad": "item difficulty times annotator ability (GLAD)",
 }
 
 _HOMES = {
@@ -75,6 +79,7 @@ _HOMES = {
     "EBCC": "ebcc",
     "BWA": "bwa",
     "MACE": "mace",
+    "GLAD": "glad",
 }
 
 
