@@ -20,7 +20,8 @@ from consensus import (
     VoteMatrix,
     read_votes,
 )
-from consensus.models import em
+from consensus.models import METHODS, em, make_model
+from consensus.simulate import simulate
 
 MODELS = [MajorityVote, DawidSkene, OneCoinDawidSkene, PooledDawidSkene]
 
@@ -250,3 +251,19 @@ def test_one_vote_per_item_keeps_each_vote_instead_of_collapsing(model_cls):
         warnings.simplefilter("error", InputWarning)
         anchored = model_cls().fit(votes, gold=gold)
     assert anchored.n_iter_ > 0
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_items_without_votes_get_the_prior_and_never_nan(method):
+    """A subset of votes (``take_votes``) keeps every item, some with no vote left: they
+    carry no evidence, so their posterior is the class prior, never NaN."""
+
+    sim = simulate(600, 30, n_classes=3, votes_per_item=3, seed=1)
+    votes = sim.votes.take_votes(sim.votes.item_codes >= 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_model(method).fit(votes)
+    assert np.isfinite(model.posteriors_).all()
+    empty = model.posteriors_[:50]
+    np.testing.assert_allclose(empty, np.broadcast_to(empty[0], empty.shape))
+    assert (model.label_codes_[50:] == sim.truth[50:]).mean() > 0.8

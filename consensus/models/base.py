@@ -56,7 +56,9 @@ def vote_shares(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
     for k in range(votes.n_classes):
         em.add_product(counts, np.ascontiguousarray(said[:, k]), shares[k])
     shares = shares.astype(dtype, copy=False)  # small whole numbers: exact in float32
-    shares /= np.diff(counts.indptr).astype(dtype)
+    n_votes = np.diff(counts.indptr).astype(dtype)
+    shares /= np.maximum(n_votes, 1)
+    shares[:, n_votes == 0] = 1.0 / votes.n_classes  # an item nobody voted on: no evidence
     return shares
 
 
