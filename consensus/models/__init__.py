@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from .mace import MACE
     from .majority import MajorityVote
     from .pooled import PooledDawidSkene
+    from .selection import AutoAggregator
 
 __all__ = [
     "BWA",
+    "AutoAggregator",
     "DEFAULT_METHOD",
     "EBCC",
     "GLAD",
@@ -55,6 +57,7 @@ METHODS: dict[str, str] = {
     "bwa": "BWA",
     "mace": "MACE",
     "glad": "GLAD",
+    "auto": "AutoAggregator",
 }
 
 #: One line per method, for help texts.
@@ -67,6 +70,7 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "bwa": "one weight per annotator and class, for highly redundant crowds (BWA)",
     "mace": "annotators who sometimes answer at random (MACE)",
     "glad": "item difficulty times annotator ability (GLAD)",
+    "auto": "pooled or EBCC, whichever the held-out votes (or gold) support",
 }
 
 _HOMES = {
@@ -80,6 +84,7 @@ _HOMES = {
     "BWA": "bwa",
     "MACE": "mace",
     "GLAD": "glad",
+    "AutoAggregator": "selection",
 }
 
 

@@ -195,6 +195,21 @@ class Aggregator:
         position = known.get_indexer([str(a) for a in votes.annotator_ids])
         return np.where(position >= 0, position, len(known))
 
+    def item_log_likelihood(self, votes: VoteMatrix) -> np.ndarray:
+        """log P(an item's votes) under the fitted parameters, its class summed out (n_items,).
+
+        ``votes`` must share the fitted votes' annotator and class codes (a subset or
+        superset of items from ``take_votes``): scored on items the fit did not see,
+        this is the evidence the votes give for the model. Float64: differences
+        between models are small per vote.
+        """
+        self._check_fitted()
+        counts = votes.item_annotator_label.astype(np.float64)
+        joint = em.log_joint(counts, self.params_.log_weights.astype(np.float64),
+                             self.params_.log_prior.astype(np.float64))
+        _, log_norm = em.normalize_log_inplace(joint)
+        return log_norm
+
     @property
     def accuracy_(self) -> np.ndarray:
         """Expected accuracy per annotator: sum_k prior_k * P(says k | true k)."""

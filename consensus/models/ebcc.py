@@ -402,6 +402,23 @@ class EBCC(Aggregator):
         weights = self.variational_.subtypes
         return weights / weights.sum(axis=1, keepdims=True)
 
+    def item_log_likelihood(self, votes: VoteMatrix) -> np.ndarray:
+        """log P(an item's votes), its class and subtype summed out, at the posterior means
+        of the parameters (n_items,); ``votes`` shares the fitted codes (see the base)."""
+        self._check_fitted()
+        posterior = self.variational_
+        n_annotators, n_classes, n_subtypes, n_labels = posterior.rows.shape
+        means = posterior.rows / posterior.rows.sum(axis=-1, keepdims=True)
+        weights = np.log(means).transpose(0, 3, 1, 2).reshape(
+            n_annotators * n_labels, n_classes * n_subtypes)
+        classes = posterior.classes / posterior.classes.sum()
+        subtypes = posterior.subtypes / posterior.subtypes.sum(axis=1, keepdims=True)
+        log_prior = (np.log(classes)[:, None] + em.safe_log(subtypes)).ravel()
+        counts = votes.item_annotator_label.astype(np.float64)
+        joint = em.log_joint(counts, weights, log_prior)
+        _, log_norm = em.normalize_log_inplace(joint)
+        return log_norm
+
     def predict_proba(self, votes: VoteMatrix) -> np.ndarray:
         """Posteriors of the items of ``votes`` from one variational E-step, (n_items, K).
 
