@@ -73,10 +73,11 @@ class BudgetPlan:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        measured = self.by_k["method"].eq("measured on gold")
-        where = ("measured on gold where marked *, else " if measured.any() else "")
-        lines = [f"expected accuracy of the consensus by annotators per item "
-                 f"({self.confidence:.0%} intervals: {where}over the fit's uncertainty):"]
+        interval = (f"{self.confidence:.0%} intervals: measured on gold where marked *, else "
+                    f"over the fit's uncertainty"
+                    if self.by_k["method"].eq("measured on gold").any()
+                    else f"{self.confidence:.0%} interval over the fit's uncertainty")
+        lines = [f"expected accuracy of the consensus by annotators per item ({interval}):"]
         lines += chart(self.by_k, self.target_accuracy)
         if self.recommended_k is not None:
             row = self.by_k.set_index("k").loc[self.recommended_k]
