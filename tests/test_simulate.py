@@ -11,9 +11,11 @@ from consensus.simulate import (
     ADVERSARY,
     RELIABLE,
     SPAMMER,
+    SharedBias,
     Simulation,
     bayes_accuracy,
     bayes_posteriors,
+    phantom_class_crowd,
     simulate,
     zipf_activity,
 )
@@ -160,6 +162,75 @@ def test_one_coin_structure() -> None:
     np.testing.assert_allclose(off, ((1 - diag[:, 0]) / 3)[:, None].repeat(3, axis=1))
 
 
+def test_error_weights_steer_errors_and_leave_the_rest_of_the_draw_alone() -> None:
+    plain = simulate(2_000, 30, 3, error_concentration=None, seed=16)
+    steered = simulate(2_000, 30, 3, error_concentration=None, error_weights=[1, 1, 0.01],
+                       seed=16)
+    np.testing.assert_array_equal(plain.truth, steered.truth)
+    np.testing.assert_array_equal(np.diagonal(plain.confusion, axis1=1, axis2=2),
+                                  np.diagonal(steered.confusion, axis1=1, axis2=2))
+    # class 0's errors: 1/101 of them to label 2, the rest to label 1
+    errors = 1 - steered.confusion[:, 0, 0]
+    np.testing.assert_allclose(steered.confusion[:, 0, 2], errors / 101)
+    # with a Dirichlet spread the weight scales the draws (heavy-tailed ratios, so medians)
+    drawn = simulate(2_000, 30, 3, error_weights=[1, 1, 0.01], seed=16)
+    free = simulate(2_000, 30, 3, seed=16)
+    assert np.median(drawn.confusion[:, :2, 2]) < 0.1 * np.median(free.confusion[:, :2, 2])
+
+
+def test_shared_bias_redraws_only_affected_votes_from_its_rows() -> None:
+    group_rows = np.array([[0.1, 0.9], [0.5, 0.5]])
+    other_rows = np.array([[1.0, 0.0], [0.5, 0.5]])
+    bias = SharedBias(0.5, (0.4, 0.0), group_rows, other_rows)
+    sim = simulate(30_000, 10, 2, votes_per_item=4, shared_bias=bias, seed=17)
+    plain = simulate(30_000, 10, 2, votes_per_item=4, seed=17)
+    assert sim.in_group.sum() == 5 and sim.shared_bias is bias
+    assert not sim.affected[sim.truth == 1].any()
+    np.testing.assert_allclose(sim.affected[sim.truth == 0].mean(), 0.4, atol=0.02)
+    v = sim.votes
+    hit = sim.affected[v.item_codes]
+    np.testing.assert_array_equal(v.label_codes[~hit], plain.votes.label_codes[~hit])
+    group = sim.in_group[v.annotator_codes]
+    assert v.label_codes[hit & group].mean() == pytest.approx(0.9, abs=0.01)
+    assert (v.label_codes[hit & ~group] == 0).all()
+
+
+def test_bayes_posteriors_with_a_shared_bias_against_direct_sum() -> None:
+    rows = np.array([[0.2, 0.7, 0.1], [0.0, 1.0, 0.0], [0.3, 0.3, 0.4]])
+    bias = SharedBias(0.3, (0.5, 0.0, 1.0), rows)  # others keep their own rows
+    sim = simulate(300, 12, 3, votes_per_item=4, priors=[0.5, 0.3, 0.2], shared_bias=bias,
+                   seed=18)
+    v = sim.votes
+    effective = sim.confusion.copy()
+    effective[sim.in_group] = rows
+    a, lab, i = v.annotator_codes, v.label_codes, v.item_codes
+    plain = np.zeros((v.n_items, 3))
+    biased = np.zeros((v.n_items, 3))
+    np.add.at(plain, i, np.log(sim.confusion[a, :, lab]))
+    np.add.at(biased, i, np.log(np.maximum(effective[a, :, lab], 1e-300)))
+    share = np.array([0.5, 0.0, 1.0])
+    with np.errstate(divide="ignore"):
+        joint = np.log(sim.priors) + np.logaddexp(np.log(1 - share) + plain,
+                                                  np.log(share) + biased)
+    expected = np.exp(joint - joint.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(bayes_posteriors(sim), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_phantom_class_crowd_has_a_rare_label_and_a_biased_group() -> None:
+    sim = phantom_class_crowd(20_000, 40, seed=19)
+    v = sim.votes
+    assert (v.n_items, v.n_annotators, v.n_classes) == (20_000, 40, 3)
+    np.testing.assert_array_equal(v.votes_per_item, 5)
+    assert 0.001 < np.mean(v.label_codes == 2) < 0.005
+    assert sim.in_group.sum() == 12 and sim.affected[sim.truth == 2].all()
+    confused = sim.affected[v.item_codes] & (sim.truth[v.item_codes] == 0)
+    group = sim.in_group[v.annotator_codes]
+    assert np.mean(v.label_codes[confused & group] == 1) > 0.9
+    assert np.mean(v.label_codes[confused & ~group] == 0) > 0.9
+    assert phantom_class_crowd(100, 10, n_classes=5, seed=0).votes.n_classes == 5
+
+
 def test_accuracy_checks_length() -> None:
     sim = simulate(10, 5, 2, seed=15)
     with pytest.raises(InputError, match="one label code per item"):
@@ -179,6 +250,11 @@ def test_accuracy_checks_length() -> None:
         ({"spammer_share": 1.5}, "spammer_share"),
         ({"spammer_share": 0.6, "adversary_share": 0.6}, "exceed"),
         ({"error_concentration": 0.0}, "error_concentration"),
+        ({"error_weights": [1.0, -1.0]}, "error_weights"),
+        ({"error_weights": [0.0, 1.0]}, "no wrong label"),
+        ({"shared_bias": SharedBias(1.5, (0.1, 0.1), np.eye(2))}, "group_share"),
+        ({"shared_bias": SharedBias(0.5, (0.1,), np.eye(2))}, "items"),
+        ({"shared_bias": SharedBias(0.5, (0.1, 0.1), np.ones((2, 2)))}, "group_rows"),
     ],
 )
 def test_bad_parameters_are_named(kwargs: dict, message: str) -> None:

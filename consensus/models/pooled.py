@@ -31,7 +31,8 @@ from scipy.special import digamma
 from ..data.votes import VoteMatrix
 from ..exceptions import InputError
 from . import em
-from .base import EMAggregator, EMParameters
+from .base import EMParameters
+from .dawid_skene import BetterThanChance, hold_to_votes
 from .dirichlet import fixed_point_update
 
 #: Bounds on every prior pseudo-count: below, digamma explodes; above, the prior
@@ -141,8 +142,13 @@ def cavity_e_step(
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
 
-class PooledDawidSkene(EMAggregator):
+class PooledDawidSkene(BetterThanChance):
     """Dawid–Skene with each annotator shrunk towards the crowd's typical confusion rows.
+
+    Like :class:`~consensus.models.DawidSkene` it holds a class to its votes when
+    the crowd would be no better than chance on it (``held_classes_``; see
+    :class:`~consensus.models.dawid_skene.BetterThanChance`), so a class almost
+    nobody chooses cannot drift into a phantom that wins many items.
 
     Parameters
     ----------
@@ -227,20 +233,21 @@ class PooledDawidSkene(EMAggregator):
             concentration=concentration,
         )
 
-    def _e_step(
+    def _unheld_e_step(
         self, votes: VoteMatrix, params: EMParameters, posteriors: np.ndarray
     ) -> tuple[np.ndarray, float]:
         """Plain DS E-step, or the leave-one-item-out one (see the module docstring)."""
         if not self.leave_one_out:
-            return super()._e_step(votes, params, posteriors)
+            return super()._unheld_e_step(votes, params, posteriors)
         assert params.concentration is not None  # set by every M-step of this model
         return cavity_e_step(votes, params.concentration, params.log_prior, posteriors)
 
     def leave_one_out_proba(self, votes: VoteMatrix) -> np.ndarray:
         """Posteriors of the training items, each vote weighed by its annotator's
         confusion estimated *without* that item: one leave-one-out E-step at the
-        fitted parameters (the fit itself is unchanged). ``votes`` must be the
-        votes the model was fitted on, or an equal copy.
+        fitted parameters (the fit itself is unchanged), held classes kept only
+        where most voted as in the fit. ``votes`` must be the votes the model was
+        fitted on, or an equal copy.
         """
         self._check_fitted()
         if not self._is_training_votes(votes):
@@ -255,6 +262,10 @@ class PooledDawidSkene(EMAggregator):
         posteriors, _ = cavity_e_step(
             votes, self.params_.concentration, self.params_.log_prior, previous
         )
+        held = getattr(self, "held_classes_", None)  # absent in models pickled before the rule
+        if held is not None and held.any():
+            counts = np.ascontiguousarray(votes.label_counts.T, dtype=em.WORK_DTYPE)
+            posteriors, _ = hold_to_votes(posteriors, counts, held)
         return em.as_probabilities(posteriors)
 
     @property

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..wording import plural
+from ..wording import option, plural
 from .tables import MIN_VOTES_TO_RANK, least_reliable
 
 if TYPE_CHECKING:
@@ -52,6 +52,31 @@ def calibration_line(result: AggregateResult) -> str | None:
     )
 
 
+def class_warnings(result: AggregateResult) -> list[str]:
+    """Sentences about classes whose consensus may not mean their label: inflated far
+    beyond their share of the votes, or held to their votes during the fit."""
+    lines = []
+    table = result.inflated_classes
+    for name, share, vote_share, items in zip(table["class"], table["consensus_share"],
+                                              table["vote_share"], table["items"], strict=True):
+        votes = (f"only {vote_share:.2%} of the votes ({share / vote_share:.0f} times as much)"
+                 if vote_share > 0 else "none of the votes")
+        lines.append(
+            f"class {str(name)!r} is the consensus of {share:.1%} of the items "
+            f"({plural(int(items), 'item')}) but {votes}: the model may have turned it into "
+            f"a catch-all for items the crowd splits on. Check items given this class "
+            f"against gold, or compare with majority vote ({option('method', 'mv')})"
+        )
+    for name in result.held_classes:
+        lines.append(
+            f"class {name!r} was held to its votes: during the fit the crowd's accuracy on it "
+            f"fell below chance (1 in {result.votes.n_classes}), a sign that the model was "
+            f"drifting it away from its label, so it is the consensus only of items where it "
+            f"is among the most-voted labels. Check items of this class against gold"
+        )
+    return lines
+
+
 def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
     """A JSON-ready summary of a run: data size, convergence, priors, confidence, weakest."""
     votes, model = result.votes, result.model
@@ -82,6 +107,7 @@ def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
             for row in least_reliable(result.annotators).itertuples()
         ],
         "confidence_note": confidence_note(result),
+        "warnings": class_warnings(result),
     }
     if result.correlation is not None:
         info["vote_correlation"] = result.correlation.rho
@@ -155,6 +181,7 @@ def aggregate_text(result: AggregateResult) -> str:
     if result.predictions is not None:
         lines.append(predictions_line(info["predictions"]))
     lines.append(f"confidence is {info['confidence_note']}")
+    lines.extend(f"warning: {text}" for text in info["warnings"])
     if info["least_reliable"]:
         lines.append(f"least reliable annotators (with ≥{MIN_VOTES_TO_RANK} votes where possible):")
         width = max(len(r["annotator"]) for r in info["least_reliable"])
