@@ -157,6 +157,22 @@ class VoteMatrix:
             self.classes,
         )
 
+    def take_items(self, keep: np.ndarray) -> VoteMatrix:
+        """A VoteMatrix over the items in ``keep`` (a mask over items), renumbered in
+        order, keeping the annotator and class spaces: a model fitted on one such
+        part scores another with the same annotator codes."""
+        keep = np.asarray(keep, dtype=bool)
+        position = np.cumsum(keep) - 1
+        votes = keep[self.item_codes]
+        return VoteMatrix(
+            position[self.item_codes[votes]].astype(np.int32),
+            self.annotator_codes[votes],
+            self.label_codes[votes],
+            self.item_ids[keep],
+            self.annotator_ids,
+            self.classes,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """The votes as a long table with the original ids and label names."""
         return pd.DataFrame(

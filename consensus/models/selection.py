@@ -139,7 +139,8 @@ class AutoAggregator(Aggregator):
         subset = self._selection_items(votes, gold_codes, rng)
         fold = rng.integers(0, self.n_folds, votes.n_items)
         held_out = {m: self._held_out(m, votes, subset, fold) for m in self.candidates}
-        table = self._compare(held_out, votes.votes_per_item, subset)
+        table = self._compare(held_out, votes.votes_per_item, subset & np.isfinite(
+            held_out[self.candidates[0]]))
         if gold_codes is not None and np.count_nonzero(gold_codes >= 0) >= MIN_GOLD:
             self._compare_on_gold(table, votes, gold_codes, subset)
         self.chosen_, self.reason_ = self._choose(table)
@@ -168,16 +169,18 @@ class AutoAggregator(Aggregator):
 
     def _held_out(self, method: str, votes: VoteMatrix, subset: np.ndarray,
                   fold: np.ndarray) -> np.ndarray:
-        """log P(votes of each item) from a fit that did not see the item (NaN outside
-        ``subset``)."""
+        """log P(votes of each item) from a fit on the other folds' items (NaN outside
+        ``subset``). Each fit sees only its own items, none left empty."""
         out = np.full(votes.n_items, np.nan)
         for f in range(self.n_folds):
             test = subset & (fold == f)
-            train = votes.take_votes(subset[votes.item_codes] & ~test[votes.item_codes])
+            train = subset & (fold != f)
+            if not test.any() or not train.any():
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", (ConvergenceWarning, InputWarning))
-                model = self._make(method).fit(train)
-            out[test] = model.item_log_likelihood(votes)[test]
+                model = self._make(method).fit(votes.take_items(train))
+            out[test] = model.item_log_likelihood(votes.take_items(test))
         return out
 
     def _compare(self, held_out: dict[str, np.ndarray], votes_per_item: np.ndarray,
@@ -204,13 +207,13 @@ class AutoAggregator(Aggregator):
         """Cross-validated accuracy on gold per candidate, paired against the first."""
         from ..quality.crossval import held_out_posteriors
 
-        restricted = votes.take_votes(subset[votes.item_codes])
+        restricted = votes.take_items(subset)
         right = {}
         for method in self.candidates:
             def make(name: str = method) -> Aggregator:
                 return self._make(name)
 
-            held = held_out_posteriors(restricted, np.where(subset, gold_codes, -1), make,
+            held = held_out_posteriors(restricted, gold_codes[subset], make,
                                        n_folds=self.n_folds, seed=self.seed)
             right[method] = (held.posteriors.argmax(axis=1) == held.truth).astype(float)
         first = right[self.candidates[0]]
