@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from conftest import EXAMPLES
 from test_ebcc import correlated_crowd
 
 from consensus import aggregate
+from consensus.cli import cli
 from consensus.exceptions import InputError
 from consensus.models import AutoAggregator, PooledDawidSkene, make_model
 from consensus.simulate import simulate
@@ -69,3 +74,16 @@ def test_aggregate_with_auto_and_bad_candidates():
         make_model("auto", candidates=("pooled", "auto")).fit(votes)
     with pytest.raises(InputError, match="candidates"):
         AutoAggregator(candidates=("nope",)).fit(votes)
+
+
+def test_the_summary_says_what_auto_chose_and_why(tmp_path):
+    result = CliRunner().invoke(cli, ["aggregate", str(EXAMPLES / "sentiment_votes.csv"),
+                                      "--method", "auto", "--json",
+                                      "-o", str(tmp_path / "labels.csv")])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["method"] == "auto" and info["chosen_method"] == "pooled"
+    assert info["method_choice"].startswith("auto kept pooled")
+    text = CliRunner().invoke(cli, ["aggregate", str(EXAMPLES / "sentiment_votes.csv"),
+                                    "--method", "auto", "-o", str(tmp_path / "labels.csv")])
+    assert "method auto → pooled" in text.output and "auto kept pooled" in text.output

@@ -79,7 +79,7 @@ class AutoAggregator(Aggregator):
         n_folds: int = 5,
         z: float = 2.0,
         min_gain: float = 0.005,
-        max_selection_votes: int = 100_000,
+        max_selection_votes: int = 30_000,
         max_iter: int | None = None,
         tol: float | None = None,
         smoothing: float | None = None,

@@ -77,6 +77,13 @@ def class_warnings(result: AggregateResult) -> list[str]:
     return lines
 
 
+def method_name(info: dict[str, Any]) -> str:
+    """``auto → ebcc`` for an automatic choice, else the method's name."""
+    if info["chosen_method"] != info["method"]:
+        return f"{info['method']} → {info['chosen_method']}"
+    return str(info["method"])
+
+
 def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
     """A JSON-ready summary of a run: data size, convergence, priors, confidence, weakest."""
     votes, model = result.votes, result.model
@@ -87,6 +94,7 @@ def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
         "votes": votes.n_votes,
         "classes": [str(c) for c in votes.classes],
         "method": result.method,
+        "chosen_method": getattr(model, "chosen_", result.method),
         "iterations": int(model.n_iter_),
         "converged": bool(model.converged_),
         "log_likelihood": float(model.log_likelihood_),
@@ -109,6 +117,9 @@ def aggregate_dict(result: AggregateResult) -> dict[str, Any]:
         "confidence_note": confidence_note(result),
         "warnings": class_warnings(result),
     }
+    reason = getattr(model, "reason_", None)
+    if reason is not None:
+        info["method_choice"] = reason
     if result.correlation is not None:
         info["vote_correlation"] = result.correlation.rho
     if result.n_gold is not None:
@@ -166,11 +177,13 @@ def aggregate_text(result: AggregateResult) -> str:
     lines = [
         f"{info['items']:,} items, {info['annotators']:,} annotators, {info['votes']:,} votes, "
         f"{len(info['classes'])} classes",
-        f"method {info['method']}: {info['iterations']} iterations, {status}",
+        f"method {method_name(info)}: {info['iterations']} iterations, {status}",
         f"class priors: {priors}",
         f"mean confidence {info['mean_confidence']:.3f}; "
         f"{plural(info['items_below_0.9'], 'item')} below 0.9; {plural(info['ties'], 'tie')}",
     ]
+    if "method_choice" in info:
+        lines.insert(2, info["method_choice"])
     if result.accuracy is not None:
         lines.append(result.accuracy.summary())
     line = calibration_line(result)
