@@ -70,7 +70,7 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "bwa": "one weight per annotator and class, for highly redundant crowds (BWA)",
     "mace": "annotators who sometimes answer at random (MACE)",
     "glad": "item difficulty times annotator ability (GLAD)",
-    "auto": "pooled or EBCC, whichever the held-out votes (or gold) support",
+    "auto": "pooled, EBCC or majority vote, whichever held-out votes (or gold) support",
 }
 
 _HOMES = {
