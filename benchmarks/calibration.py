@@ -8,11 +8,12 @@ class's probability) are measured on the gold items:
   ECE of its posteriors on all gold items.
 * **pooled, no gold**: the same for ``PooledDawidSkene()``, its raw posteriors.
 * **default, no gold**: what ``consensus aggregate`` reports without gold
-  (``consensus.aggregate(votes).posteriors``): pooled DS's labels, each with its
-  confidence computed leaving the item out of its annotators' confusion
-  estimates, then discounted for correlated votes (consensus/quality/overdispersion.py).
-* **pooled + gold calibration**: gold split at random into halves
-  (``held_out_posteriors(votes, gold, PooledDawidSkene, n_folds=2, seed=s)``):
+  (``consensus.aggregate(votes).posteriors``): the default method's labels (with
+  pooled DS, each with its confidence computed leaving the item out of its
+  annotators' confusion estimates), discounted for correlated votes
+  (consensus/quality/overdispersion.py).
+* **default + gold calibration**: gold split at random into halves
+  (``held_out_posteriors(votes, gold, <the default method>, n_folds=2, seed=s)``):
   each half's posteriors come from a model anchored on the other half's gold,
   never its own. A calibrator (``fit_calibrator``, kind ``auto``: isotonic on
   300 or more items, else Platt) is fitted on one half and applied to the other,
@@ -59,7 +60,7 @@ from _common import datasets_dir, emit, machine, markdown_table  # noqa: E402
 from consensus.data.gold import GoldSet  # noqa: E402
 from consensus.data.readers import read_votes  # noqa: E402
 from consensus.exceptions import ConvergenceWarning, InputWarning  # noqa: E402
-from consensus.models import DawidSkene, PooledDawidSkene  # noqa: E402
+from consensus.models import DEFAULT_METHOD, DawidSkene, PooledDawidSkene, make_model  # noqa: E402
 from consensus.quality.calibration import (  # noqa: E402
     brier_score,
     ece_spread,
@@ -125,8 +126,8 @@ def evaluate(folder: Path, splits: int, n_bins: int, n_bootstrap: int) -> dict[s
         result["rho"] = reported.to_dict()["vote_correlation"]
         per_split: list[dict[str, Any]] = []
         for seed in range(splits):
-            held = held_out_posteriors(votes, codes, lambda: PooledDawidSkene(), n_folds=2,
-                                       seed=seed)
+            held = held_out_posteriors(votes, codes, lambda: make_model(DEFAULT_METHOD),
+                                       n_folds=2, seed=seed)
             split: dict[str, Any] = {
                 "held_out_ece": expected_calibration_error(held.posteriors, held.truth, n_bins),
                 "held_out_brier": brier_score(held.posteriors, held.truth),

@@ -49,7 +49,12 @@ sys.path.insert(0, str(ROOT))
 
 from _common import emit, machine, markdown_table  # noqa: E402
 
-from consensus.models import DawidSkene, MajorityVote, PooledDawidSkene  # noqa: E402
+from consensus.models import (  # noqa: E402
+    AutoAggregator,
+    DawidSkene,
+    MajorityVote,
+    PooledDawidSkene,
+)
 from consensus.simulate import Simulation, bayes_posteriors, phantom_class_crowd  # noqa: E402
 
 TARGET_FACTOR = 2.0
@@ -73,9 +78,10 @@ OURS: dict[str, Callable[[], Any]] = {
     "pooled before": lambda: UnheldPooledDawidSkene(),
     "DS(s=0) after": lambda: DawidSkene(smoothing=0.0),
     "DS after": lambda: DawidSkene(),
-    "pooled (default) after": lambda: PooledDawidSkene(),
+    "pooled after": lambda: PooledDawidSkene(),
+    "auto (the default)": lambda: AutoAggregator(),
 }
-FIXED = [name for name in OURS if name.endswith("after")]
+FIXED = [name for name in OURS if name.endswith("after") or "default" in name]
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "as built": {},

@@ -50,7 +50,8 @@ def test_stdout_when_no_output_and_summary_on_stderr():
 def test_json_summary(tmp_path):
     result = run("aggregate", SENTIMENT, "-o", str(tmp_path / "l.parquet"), "--json")
     info = json.loads(result.stdout)
-    assert info["items"] == 1000 and info["method"] == "pooled" and info["converged"] is True
+    assert info["items"] == 1000 and info["method"] == "auto" and info["converged"] is True
+    assert info["chosen_method"] == "pooled"
     assert set(info["class_priors"]) == {"0", "1"} and len(info["least_reliable"]) == 5
     assert len(pd.read_parquet(tmp_path / "l.parquet")) == 1000
 

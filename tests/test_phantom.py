@@ -141,7 +141,7 @@ def test_the_summary_names_an_inflated_class_its_shares_and_what_to_do(crowds, f
 
 
 def test_the_summary_says_when_a_class_was_held(crowds):
-    result = aggregate(crowds[0].votes, honest_confidence=False)
+    result = aggregate(crowds[0].votes, method="pooled", honest_confidence=False)
     assert result.held_classes == ["2"] and result.inflated_classes.empty
     (warning,) = result.to_dict()["warnings"]
     assert warning.startswith("class '2' was held to its votes") and "--" not in warning

@@ -114,10 +114,12 @@ model_options = stack(
                  show_default=True,
                  help="; ".join(f"{name}: {text}" for name, text in METHOD_DESCRIPTIONS.items())
                  + "."),
-    click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
-                 help="Most EM iterations."),
-    click.option("--tol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
-                 help="Stop when the log-likelihood per vote changes by less."),
+    click.option("--max-iter", type=click.IntRange(min=1), default=None,
+                 help="Most EM iterations.  [default: the model's own: 100; 500 for ebcc "
+                      "and bwa]"),
+    click.option("--tol", type=click.FloatRange(min=0), default=None,
+                 help="Stop when the log-likelihood per vote changes by less.  [default: the "
+                      "model's own: 1e-5; 1e-7 for ebcc]"),
     click.option("--smoothing", type=click.FloatRange(min=0), default=None,
                  help="Uniform Dirichlet pseudo-count per confusion cell; 0 is plain maximum "
                       "likelihood.  [default: 0.01; 0 for pooled, whose crowd prior replaces it]"),

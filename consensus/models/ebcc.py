@@ -43,6 +43,7 @@ from ..exceptions import ConvergenceWarning, InputError
 from . import em
 from .base import Aggregator, ProgressCallback
 from .dawid_skene import point_estimates
+from .pooled import ALPHA_MIN, fit_population_prior
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -81,10 +82,14 @@ class SubtypePosterior:
         return (by_subtype + dirichlet_expected_log(self.classes)[:, None]).ravel()
 
     def kl_from_prior(self, beta: np.ndarray, a_pi: float, alpha: float) -> float:
-        """KL(q(θ) || p(θ)): what the lower bound pays for moving away from the priors."""
+        """KL(q(θ) || p(θ)): what the lower bound pays for moving away from the priors.
+
+        ``beta`` (K, M, L) is the Dirichlet prior of every annotator's row per
+        (class, subtype).
+        """
         n_subtypes = self.subtypes.shape[1]
         return (
-            dirichlet_kl(self.rows, beta[None, :, None, :], self.expected_log_rows)
+            dirichlet_kl(self.rows, beta[None], self.expected_log_rows)
             + dirichlet_kl(self.subtypes, np.full_like(self.subtypes, a_pi / n_subtypes))
             + dirichlet_kl(self.classes, np.full_like(self.classes, alpha))
         )
@@ -130,15 +135,10 @@ def row_prior(n_classes: int, a_v: float, b_v: float) -> np.ndarray:
     return np.full((n_classes, n_classes), float(b_v)) + np.eye(n_classes) * (a_v - b_v)
 
 
-def update_parameters(
-    counts_by_cell: sp.csr_matrix,
-    responsibilities: np.ndarray,
-    n_classes: int,
-    beta: np.ndarray,
-    a_pi: float,
-    alpha: float,
-) -> SubtypePosterior:
-    """The variational M-step: priors plus expected counts.
+def expected_counts(
+    counts_by_cell: sp.csr_matrix, responsibilities: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """Expected votes per annotator, class, subtype and given label, (A, K, M, L) float64.
 
     Parameters
     ----------
@@ -148,13 +148,105 @@ def update_parameters(
         q(class k, subtype m) per item.
     """
     n_subtypes = responsibilities.shape[1] // n_classes
-    n_labels = beta.shape[1]
     stats = np.asarray(counts_by_cell @ responsibilities, dtype=np.float64)
-    n_annotators = stats.shape[0] // n_labels
-    rows = stats.reshape(n_annotators, n_labels, n_classes, n_subtypes).transpose(0, 2, 3, 1)
+    n_annotators = stats.shape[0] // n_classes
+    return stats.reshape(n_annotators, n_classes, n_classes, n_subtypes).transpose(0, 2, 3, 1)
+
+
+def row_log_evidence(stats: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """log of ∫ Π_l θ_l ** n_l Dir(θ | beta) dθ per row (last axis summed out).
+
+    For fixed q(class, subtype) this is the lower bound's confusion-row part once
+    q(θ) is updated, so a prior that raises it cannot lower the bound.
+    """
+    posterior = stats + beta
+    return (
+        gammaln(posterior).sum(axis=-1) - gammaln(posterior.sum(axis=-1))
+        - (gammaln(beta).sum(axis=-1) - gammaln(beta.sum(axis=-1)))
+    )
+
+
+SHARED = True
+WARM = False
+WARM_SAME = False
+RATIO = 1.0
+FIXED = 0.0
+
+
+def pooled_row_prior(
+    stats: np.ndarray, beta: np.ndarray, strength: float, n_steps: int = 5
+) -> np.ndarray:
+    """Empirical-Bayes step for the crowd's typical rows, at a fixed prior strength.
+
+    Each step is Minka's fixed point for the Dirichlet–multinomial of every
+    annotator's expected counts (one step of
+    :func:`~consensus.models.pooled.fit_population_prior`, diagonal-dominant)
+    renormalised to ``strength`` pseudo-votes per row: with the strength fixed
+    that is his update of the mean alone. Its bound holds for whole counts;
+    expected counts are fractional, so each class's row keeps the new centre
+    only where it raises the evidence of the counts (:func:`row_log_evidence`).
+
+    Parameters
+    ----------
+    stats : ndarray (A, K, M, L)
+        Expected counts, from :func:`expected_counts`.
+    beta : ndarray (K, M, L)
+        The prior in use; its rows sum to ``strength`` (up to the floor).
+
+    Returns
+    -------
+    ndarray (K, M, L)
+    """
+    n_annotators, n_classes, n_subtypes, n_labels = stats.shape
+    if not SHARED:
+        out = beta.copy()
+        for m in range(n_subtypes):
+            c = beta[:, m]
+            for _ in range(n_steps):
+                c = fit_population_prior(stats[:, :, m], c, n_steps=1)
+                c = np.maximum(c * (strength / c.sum(axis=1, keepdims=True)), ALPHA_MIN)
+            gain = row_log_evidence(stats[:, :, m], c[None]) - row_log_evidence(
+                stats[:, :, m], beta[None, :, m])
+            out[:, m] = np.where((gain.sum(axis=0) >= 0)[:, None], c, beta[:, m])
+        return out
+    pooled = stats.transpose(0, 2, 1, 3).reshape(n_annotators * n_subtypes, n_classes, n_labels)
+    centre = beta[:, 0] - FIXED
+    for _ in range(n_steps):
+        centre = fit_population_prior(pooled, centre, n_steps=1)
+        centre = np.maximum(centre * (strength / centre.sum(axis=1, keepdims=True)), ALPHA_MIN)
+        if RATIO > 1:
+            off = centre * (1 - np.eye(n_classes))
+            diag = np.maximum(np.diagonal(centre), RATIO * off.max(axis=1))
+            centre = centre + np.diag(diag - np.diagonal(centre))
+            centre = centre * (strength / centre.sum(axis=1, keepdims=True))
+    proposal = np.broadcast_to((centre + FIXED)[:, None], beta.shape)
+    gain = (row_log_evidence(stats, proposal[None]) - row_log_evidence(stats, beta[None]))
+    better = gain.sum(axis=(0, 2)) >= 0
+    return np.where(better[:, None, None], proposal, beta)
+
+
+def update_parameters(
+    stats: np.ndarray,
+    responsibilities: np.ndarray,
+    beta: np.ndarray,
+    a_pi: float,
+    alpha: float,
+) -> SubtypePosterior:
+    """The variational M-step: priors plus expected counts.
+
+    Parameters
+    ----------
+    stats : ndarray (A, K, M, L)
+        Expected counts, from :func:`expected_counts`.
+    responsibilities : ndarray (n_items, K*M)
+        q(class k, subtype m) per item.
+    beta : ndarray (K, M, L)
+        The rows' Dirichlet prior.
+    """
+    n_classes, n_subtypes = beta.shape[:2]
     per_subtype = responsibilities.sum(axis=0, dtype=np.float64).reshape(n_classes, n_subtypes)
     return SubtypePosterior(
-        rows=rows + beta[None, :, None, :],
+        rows=stats + beta[None],
         subtypes=per_subtype + a_pi / n_subtypes,
         classes=per_subtype.sum(axis=1) + alpha,
     )
@@ -231,6 +323,7 @@ class VariationalRun:
 
     responsibilities: np.ndarray
     posterior: SubtypePosterior
+    row_prior: np.ndarray
     history: list[float]
     converged: bool
 
@@ -286,6 +379,7 @@ class EBCC(Aggregator):
         tol: float = 1e-7,
         n_starts: int = 1,
         seed: int | None = 0,
+        prior_strength: float | None = None,
     ) -> None:
         self.n_subtypes = n_subtypes
         self.a_pi = a_pi
@@ -296,6 +390,7 @@ class EBCC(Aggregator):
         self.tol = tol
         self.n_starts = n_starts
         self.seed = seed
+        self.prior_strength = prior_strength
 
     def _validate(self) -> None:
         for name in ("n_subtypes", "max_iter", "n_starts"):
@@ -310,6 +405,11 @@ class EBCC(Aggregator):
                 raise InputError(f"{name} must be a {kind} number, not {value!r}")
         if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
             raise InputError(f"seed must be an integer or None, not {self.seed!r}")
+        strength = self.prior_strength
+        if strength is not None and not (
+            isinstance(strength, (int, float, np.number)) and np.isfinite(strength) and strength > 0
+        ):
+            raise InputError(f"prior_strength must be a positive number or None, not {strength!r}")
 
     def fit(
         self, votes: VoteMatrix, gold: Any = None, *, progress: ProgressCallback | None = None
@@ -360,36 +460,53 @@ class EBCC(Aggregator):
         """One start: (M-step, E-step) until the bound settles; ends on an E-step."""
         counts = votes.item_annotator_label
         counts_by_cell = counts.T.tocsr()
-        allowed = gold_columns(gold_codes, votes.n_classes, self.n_subtypes)
-        beta = row_prior(votes.n_classes, self.a_v, self.b_v)
+        n_classes = votes.n_classes
+        allowed = gold_columns(gold_codes, n_classes, self.n_subtypes)
+        strength = self.prior_strength
+        phases = [False] if strength is None else ([False, True] if WARM else [True])
         history: list[float] = []
-        for iteration in range(1, self.max_iter + 1):
-            posterior = update_parameters(
-                counts_by_cell, responsibilities, votes.n_classes, beta, self.a_pi, self.alpha
-            )
-            responsibilities, data_term = subtype_e_step(
-                counts, posterior.log_weights(), posterior.log_prior(), allowed
-            )
-            history.append(data_term - posterior.kl_from_prior(beta, self.a_pi, self.alpha))
-            if progress is not None:
-                progress(offset + iteration, history[-1] / votes.n_votes)
-            if iteration > 1 and abs(history[-1] - history[-2]) / votes.n_votes < self.tol:
-                return VariationalRun(responsibilities, posterior, history, True)
-        return VariationalRun(responsibilities, posterior, history, False)
+        iteration = 0
+        converged = False
+        for pooled in phases:
+            beta = row_prior(n_classes, self.a_v, self.b_v)
+            if pooled:
+                row_total = beta.sum(axis=1, keepdims=True) if WARM_SAME else strength * n_classes
+                beta = beta * (row_total / beta.sum(axis=1, keepdims=True))
+                row_total = float(np.mean(row_total))
+            beta = np.repeat(beta[:, None], self.n_subtypes, axis=1)
+            first = len(history)
+            converged = False
+            while iteration < self.max_iter:
+                iteration += 1
+                stats = expected_counts(counts_by_cell, responsibilities, n_classes)
+                if pooled:
+                    beta = pooled_row_prior(stats, beta, row_total)
+                posterior = update_parameters(stats, responsibilities, beta, self.a_pi, self.alpha)
+                responsibilities, data_term = subtype_e_step(
+                    counts, posterior.log_weights(), posterior.log_prior(), allowed
+                )
+                history.append(data_term - posterior.kl_from_prior(beta, self.a_pi, self.alpha))
+                if progress is not None:
+                    progress(offset + iteration, history[-1] / votes.n_votes)
+                if len(history) - first > 1 and abs(history[-1] - history[-2]) / votes.n_votes < self.tol:
+                    converged = True
+                    break
+        return VariationalRun(responsibilities, posterior, beta, history, converged)
 
     def _store(self, votes: VoteMatrix, run: VariationalRun, gold_codes: np.ndarray | None) -> None:
         """Fitted attributes: the marginal Dawid–Skene view every model shares, and q(θ)."""
         posterior = run.posterior
         by_class = class_marginals(run.responsibilities, votes.n_classes)
-        beta = row_prior(votes.n_classes, self.a_v, self.b_v)
+        beta = run.row_prior
         priors = posterior.classes / posterior.classes.sum()
         params = dataclasses.replace(
             point_estimates(posterior.marginal_confusion(), priors),
             # expected counts summed over subtypes plus one prior: the marginal rows' Dirichlet
-            concentration=posterior.rows.sum(axis=2) - (self.n_subtypes - 1) * beta[None],
+            concentration=posterior.rows.sum(axis=2) - (beta.sum(axis=1) - beta.mean(axis=1)),
         )
         self._store_fit(votes, params, em.clamp_to_gold(by_class, gold_codes), gold_codes)
         self.variational_ = posterior
+        self.row_prior_ = beta
         self.n_iter_ = len(run.history)
         self.converged_ = run.converged
         self.elbo_ = self.log_likelihood_ = run.history[-1]

@@ -35,6 +35,8 @@ from .base import Aggregator, ProgressCallback
 
 #: Gold items needed before cross-validated accuracy on gold may decide.
 MIN_GOLD = 30
+#: Items needed before held-out items can tell models apart at all.
+MIN_ITEMS = 50
 
 
 class AutoAggregator(Aggregator):
@@ -138,6 +140,13 @@ class AutoAggregator(Aggregator):
         """Compare the candidates, then fit the chosen one on ``votes`` (with ``gold``)."""
         self._validate()
         gold_codes = gold_per_item(votes, gold)
+        if np.count_nonzero(votes.votes_per_item) < MIN_ITEMS:
+            first = self.candidates[0]
+            self.selection_ = pd.DataFrame({"method": list(self.candidates),
+                                            "chosen": [m == first for m in self.candidates]})
+            return self._fit_chosen(first, f"auto kept {first}: too few items with votes to "
+                                    f"compare models on held-out items (under {MIN_ITEMS})",
+                                    votes, gold, progress)
         rng = np.random.default_rng(self.seed)
         subset = self._selection_items(votes, gold_codes, rng)
         fold = rng.integers(0, self.n_folds, votes.n_items)
@@ -146,10 +155,16 @@ class AutoAggregator(Aggregator):
             held_out[self.candidates[0]]))
         if gold_codes is not None and np.count_nonzero(gold_codes >= 0) >= MIN_GOLD:
             self._compare_on_gold(table, votes, gold_codes, subset)
-        self.chosen_, self.reason_ = self._choose(table)
-        table["chosen"] = table["method"] == self.chosen_
+        chosen, reason = self._choose(table)
+        table["chosen"] = table["method"] == chosen
         self.selection_ = table
-        self.model_ = self._make(self.chosen_).fit(votes, gold, progress=progress)
+        return self._fit_chosen(chosen, reason, votes, gold, progress)
+
+    def _fit_chosen(self, chosen: str, reason: str, votes: VoteMatrix, gold: Any,
+                    progress: ProgressCallback | None) -> AutoAggregator:
+        """Fit the chosen model on all the votes and take on its fitted attributes."""
+        self.chosen_, self.reason_ = chosen, reason
+        self.model_ = self._make(chosen).fit(votes, gold, progress=progress)
         for name, value in vars(self.model_).items():
             if name.endswith("_") and not name.startswith("_"):
                 setattr(self, name, value)
@@ -249,7 +264,9 @@ class AutoAggregator(Aggregator):
         best = others.loc[others["z"].idxmax()] if len(others) else None
         detail = ("" if best is None else
                   f" ({best.method}: {best.gain_per_vote:+.4f} per vote, z = {best.z:.1f})")
-        gold = " and gold does not separate them" if on_gold else ""
+        gold = ("; nor does gold (cross-validated accuracy " + ", ".join(
+            f"{m} {a:.1%}" for m, a in zip(table["method"], table["gold_accuracy"], strict=True))
+            + ")") if on_gold else ""
         return first, (f"auto kept {first}: no other candidate describes held-out items' votes "
                        f"clearly better (by {self.min_gain:g} per vote and z >= {self.z:g})"
                        f"{detail}{gold}")

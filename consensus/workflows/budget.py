@@ -35,6 +35,7 @@ def budget_plan(votes: VoteMatrix, *, gold: Any = None, target_accuracy: float =
     accuracy on gold of k random votes per item (refitted without gold) for every k the
     gold items have votes for, and the adaptive rules replayed on their real votes."""
     result = aggregate(votes, gold=gold, seed=seed, method=method, **model_options)
+    method = getattr(result.model, "chosen_", method)  # "auto" chose once, on the real votes
     crowd = crowd_from_fit(result.votes, result.model)
     rho = vote_correlation(result)
     observed = measured = replayed = None
