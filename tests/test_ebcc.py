@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import EXAMPLES, dataset_path
 from scipy.special import digamma, gammaln
-from scipy.stats import dirichlet
+from scipy.stats import dirichlet, dirichlet_multinomial
 
 from consensus import (
     ConvergenceWarning,
@@ -21,7 +21,13 @@ from consensus import (
     read_votes,
 )
 from consensus.data.gold import read_gold
-from consensus.models.ebcc import EBCC, dirichlet_kl, subtype_e_step
+from consensus.models.ebcc import (
+    EBCC,
+    dirichlet_kl,
+    pooled_row_prior,
+    row_log_evidence,
+    subtype_e_step,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +67,46 @@ def correlated_crowd(seed: int = 0, n_items: int = 400):
     return votes, truth, hard
 
 
-def test_a_subtype_explains_a_group_error_that_fools_dawid_skene():
+def sparse_crowd(seed: int = 0, n_items: int = 500):
+    """400 annotators with about 6 votes each, 5 votes per item, all sharing one confusion:
+    class 2 is called 1 nearly as often as 2, and hardly ever 0."""
+    rng = np.random.default_rng(seed)
+    confusion = np.array([[0.85, 0.1, 0.05], [0.1, 0.8, 0.1], [0.05, 0.45, 0.5]])
+    truth = rng.integers(0, 3, n_items)
+    items = np.repeat(np.arange(n_items), 5)
+    said = (rng.random(items.size)[:, None] > confusion[truth[items]].cumsum(axis=1)).sum(axis=1)
+    votes = VoteMatrix.from_codes(items, rng.integers(0, 400, items.size), said, n_classes=3)
+    return votes, truth
+
+
+@pytest.mark.parametrize("prior_strength", [None, 1.5])
+def test_a_subtype_explains_a_group_error_that_fools_dawid_skene(prior_strength):
     votes, truth, hard = correlated_crowd()
     ds = DawidSkene().fit(votes).label_codes_
-    ebcc = EBCC().fit(votes)
+    ebcc = EBCC(prior_strength=prior_strength).fit(votes)
     assert (ds[hard] == truth[hard]).mean() < 0.2
     assert (ebcc.label_codes_[hard] == truth[hard]).mean() > 0.7
     assert (ebcc.label_codes_ == truth).mean() > (ds == truth).mean() + 0.1
     # the group's error lives in a class-0 subtype: its marginal class-0 row leans wrong
     assert (ebcc.confusion_[:4, 0, 1] > 0.3).all()
+
+
+def test_pooled_rows_learn_the_crowds_confusion_for_sparse_annotators():
+    """With ~6 votes each, the fixed prior leaves every annotator symmetric; the pooled
+    prior learns that class 2 is mistaken for 1 (not 0) and reads the votes by it."""
+    votes, truth = sparse_crowd()
+    fixed, pooled = EBCC().fit(votes), EBCC(prior_strength=1.5).fit(votes)
+    assert (pooled.label_codes_ == truth).mean() > (fixed.label_codes_ == truth).mean() + 0.02
+    centre = pooled.row_prior_
+    assert centre.shape == (3, 10, 3)
+    np.testing.assert_array_equal(centre, np.repeat(centre[:, :1], 10, axis=1))  # per class
+    np.testing.assert_allclose(centre.sum(axis=2), 1.5 * 3)
+    typical = centre[:, 0] / centre[:, 0].sum(axis=1, keepdims=True)
+    assert typical[2, 1] > 0.25 > 0.05 > typical[2, 0]
+    # never below the fixed prior's diagonal share, 4 / (4 + 2)
+    assert (np.diagonal(typical) >= 4 / 6 - 1e-12).all()
+    np.testing.assert_array_equal(fixed.row_prior_, np.broadcast_to(
+        np.full((3, 3), 1.0) + 3.0 * np.eye(3), (10, 3, 3)).transpose(1, 0, 2))
 
 
 def test_fitted_attributes_are_complete_and_consistent(weather, weather_fit):
@@ -94,17 +131,62 @@ def test_fitted_attributes_are_complete_and_consistent(weather, weather_fit):
     assert model.elbo_ == model.log_likelihood_ == model.log_likelihood_history_[-1]
 
 
-def test_lower_bound_never_decreases(weather_fit):
-    """Each variational update maximises the bound in its own block (float32 slack)."""
-    history = weather_fit.log_likelihood_history_
-    assert (np.diff(history) > -1e-6 * np.abs(history[:-1])).all()
+def test_lower_bound_never_decreases(weather, weather_fit):
+    """Each variational update maximises the bound in its own block, and each empirical-
+    Bayes move of the pooled prior is kept only where it raises it (float32 slack)."""
+    fits = [weather_fit, EBCC(prior_strength=1.5).fit(weather),
+            EBCC(prior_strength=1.5).fit(sparse_crowd()[0]),
+            EBCC(prior_strength=0.5, n_subtypes=3).fit(correlated_crowd(seed=5)[0])]
+    for model in fits:
+        history = model.log_likelihood_history_
+        assert len(history) > 5
+        assert (np.diff(history) > -1e-6 * np.abs(history[:-1])).all()
 
 
-def test_lower_bound_equals_its_definition_term_by_term():
+def test_pooled_prior_step_raises_the_evidence_and_keeps_its_shape():
+    """On fractional counts a fixed-point step can overshoot; the step keeps a class's new
+    row only where the counts' evidence rises, at the same strength, above the floor."""
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        stats = rng.gamma(0.3, 2.0, size=(30, 3, 4, 3)) * (rng.random((30, 1, 4, 1)) < 0.5)
+        beta = np.repeat((rng.gamma(2.0, size=(3, 3)) + 0.2)[:, None], 4, axis=1)
+        beta += np.eye(3)[:, None] * beta.max()  # diagonal-dominant, as in a fit
+        moved = pooled_row_prior(stats, beta, floor=0.5, n_steps=1 + trial % 3)
+        rows = stats.transpose(0, 2, 1, 3).reshape(-1, 3, 3)
+        before = row_log_evidence(rows, beta[None, :, 0]).sum(axis=0)
+        after = row_log_evidence(rows, moved[None, :, 0]).sum(axis=0)
+        assert (after >= before - 1e-9).all()
+        np.testing.assert_allclose(moved.sum(axis=2), beta.sum(axis=2))
+        np.testing.assert_array_equal(moved, moved[:, :1].repeat(4, axis=1))
+        changed = ~np.isclose(moved[:, 0], beta[:, 0]).all(axis=1)
+        share = np.diagonal(moved[:, 0]) / moved[:, 0].sum(axis=1)
+        assert (share[changed] >= 0.5 - 1e-12).all()
+
+
+def test_row_log_evidence_against_scipy_dirichlet_multinomial():
+    """For whole counts it is the Dirichlet–multinomial log-pmf without the multinomial
+    coefficient (scipy as the reference); no counts give exactly 0."""
+    rng = np.random.default_rng(2)
+    counts = rng.integers(0, 6, size=(5, 4)).astype(float)
+    alpha = rng.gamma(2.0, size=4) + 0.1
+    for row in counts:
+        n = int(row.sum())
+        coefficient = gammaln(n + 1) - gammaln(row + 1).sum()
+        reference = dirichlet_multinomial.logpmf(row, alpha, n) - coefficient
+        assert row_log_evidence(row, alpha) == pytest.approx(reference, rel=1e-10)
+    np.testing.assert_array_equal(row_log_evidence(np.zeros((2, 4)), alpha), 0.0)
+
+
+@pytest.mark.parametrize("prior_strength", [None, 1.5])
+def test_lower_bound_equals_its_definition_term_by_term(prior_strength):
     """The bound from log normalisers and KLs equals E[log p(votes, z, θ)] + H(q), summed
-    vote by vote and row by row with scipy's Dirichlet entropy."""
-    votes, _, _ = correlated_crowd(seed=4, n_items=120)
-    model = EBCC(n_subtypes=3).fit(votes)
+    vote by vote and row by row with scipy's Dirichlet entropy, for the prior in use (with
+    prior_strength, the learned one: the bound is conditional on it)."""
+    if prior_strength is None:
+        votes = correlated_crowd(seed=4, n_items=120)[0]
+    else:  # three classes, so the learned rows differ from the start off the diagonal too
+        votes = sparse_crowd(seed=1, n_items=150)[0]
+    model = EBCC(n_subtypes=3, prior_strength=prior_strength).fit(votes)
     q, k = model.variational_, votes.n_classes
     resp, _ = subtype_e_step(votes.item_annotator_label, q.log_weights(), q.log_prior())
     resp = resp.astype(np.float64).reshape(votes.n_items, k, 3)
@@ -113,8 +195,12 @@ def test_lower_bound_equals_its_definition_term_by_term():
     per_vote = q.expected_log_rows[votes.annotator_codes, :, :, votes.label_codes]
     bound = (resp[votes.item_codes] * per_vote).sum()
     bound += (resp * (e_log_tau[:, None] + e_log_pi)[None]).sum() - (resp * np.log(resp)).sum()
-    beta = np.full((k, k), 1.0) + 3.0 * np.eye(k)  # a_v = 4, b_v = 1
-    rows = [(q.rows[a, c, m], beta[c]) for a in range(len(q.rows)) for c in range(k)
+    beta = model.row_prior_
+    if prior_strength is None:
+        np.testing.assert_array_equal(beta[:, 0], np.full((k, k), 1.0) + 3.0 * np.eye(k))
+    else:
+        assert abs(beta[2, 0, 1] - beta[2, 0, 0]) > 0.5  # learned, not the start's b_v
+    rows = [(q.rows[a, c, m], beta[c, m]) for a in range(len(q.rows)) for c in range(k)
             for m in range(3)]
     rows += [(q.subtypes[c], np.full(3, 0.1 / 3)) for c in range(k)] + [(q.classes, np.ones(k))]
     for post, prior in rows:
@@ -191,7 +277,8 @@ def test_predict_on_new_votes_is_one_e_step_with_unseen_annotators(weather, weat
     np.testing.assert_allclose(proba[same], weather_fit.posteriors_[rows[same]], atol=1e-4)
 
 
-def test_degenerate_inputs_stay_finite():
+@pytest.mark.parametrize("prior_strength", [None, 1.5])
+def test_degenerate_inputs_stay_finite(prior_strength):
     """Only one class ever voted, an annotator with one vote, an item with one vote.
 
     The model rules a class with no items out (its subtype weights' Dirichlet of
@@ -205,7 +292,7 @@ def test_degenerate_inputs_stay_finite():
         columns=["item", "annotator", "label"],
     )
     votes = VoteMatrix.from_frame(frame, labels=["x", "y", "never"])
-    model = EBCC().fit(votes)
+    model = EBCC(prior_strength=prior_strength).fit(votes)
     assert np.isfinite(model.posteriors_).all() and np.isfinite(model.elbo_)
     assert np.isfinite(model.params_.log_weights).all()
     assert (model.labels_ == "x").all()
@@ -250,6 +337,7 @@ def test_params_round_trip_and_not_fitted(weather):
     model = EBCC(n_subtypes=3, a_pi=0.5, seed=4)
     params = model.get_params()
     assert params["n_subtypes"] == 3 and params["seed"] == 4 and params["tol"] == 1e-7
+    assert params["prior_strength"] is None  # the authors' fixed prior unless asked
     assert repr(EBCC(**params)) == repr(model)
     assert model.set_params(n_starts=2) is model and model.n_starts == 2
     with pytest.raises(InputError, match="has no parameter 'n_groups'"):
@@ -260,7 +348,8 @@ def test_params_round_trip_and_not_fitted(weather):
 
 @pytest.mark.parametrize("bad", [{"n_subtypes": 0}, {"a_pi": 0.0}, {"a_v": -1.0},
                                  {"tol": float("nan")}, {"max_iter": 2.5}, {"seed": "x"},
-                                 {"alpha": "1"}])
+                                 {"alpha": "1"}, {"prior_strength": 0.0},
+                                 {"prior_strength": "1.5"}, {"prior_strength": float("inf")}])
 def test_bad_parameters_rejected_in_fit(bad, weather):
     with pytest.raises(InputError):
         EBCC(**bad).fit(weather)
