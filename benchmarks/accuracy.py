@@ -134,8 +134,9 @@ def evaluate(folder: Path, duplicates: DuplicatePolicy, ck: dict[str, Any]) -> d
             row["ours MV ties"] = float(model.ties_.mean())
         if name == "ours auto":
             row["auto chose"] = model.chosen_
-            row["auto gain"] = float(model.selection_["gain_per_vote"].iloc[-1])
-            row["auto z"] = float(model.selection_["z"].iloc[-1])
+            challenger = model.selection_.set_index("method").loc["ebcc"]
+            row["auto gain"] = float(challenger["gain_per_vote"])
+            row["auto z"] = float(challenger["z"])
     frame = votes.to_frame().rename(columns={"item": "task", "annotator": "worker"})
     frame["task"] = frame["task"].astype(str)
     for name, make in ck.items():
@@ -252,7 +253,7 @@ def peers_report(rows: list[dict[str, Any]], peers: pd.DataFrame) -> str:
             "ours MACE"]
     header = ["dataset", "gold", *ours, *(f"peer {v}" for v in PEERS.values()),
               "oracle of peers", "best of ck DS, EBCC, BWA", "default − best (pts)",
-              "auto chose (gain/vote, z)"]
+              "auto chose (EBCC's gain/vote, z)"]
     body, misses, default, oracle = [], [], [], []
     for r in rows:
         if r["dataset"] not in peers.index:
