@@ -9,7 +9,7 @@ log-likelihood by item folds: a model that merely has more parameters gains noth
 there). The difference is tested item by item, and a challenger replaces the first
 candidate only when it wins by ``z`` standard errors *and* by ``min_gain`` nats per
 vote: on 24 crowds simulated with independent annotators (2-6 classes, 20-300
-annotators, 3-5 votes per item) EBCC's flexibility bought at most 0.0036 per vote
+annotators, 3-5 votes per item) EBCC's flexibility bought at most 0.0037 per vote
 (z up to 6.8) and changed accuracy by at most 0.3 points, while the correlated real
 crowds show 0.013 (ZenCrowd) to 0.08 (ducks). With at least MIN_GOLD gold
 items, cross-validated accuracy on gold decides instead wherever it separates the
