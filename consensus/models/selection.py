@@ -17,7 +17,10 @@ candidates as clearly.
 
 On large data the choice is made on a random subset of the items holding about
 ``max_selection_votes`` votes (the question is which structure the crowd has, not
-every item's label); the chosen model is then fitted on all the votes.
+every item's label); the chosen model is then fitted on all the votes. The subset
+must not be too thin: on a simulated crowd of independent annotators (1M items, 500
+annotators) a 10,000-vote subset, about 20 votes per annotator, wrongly preferred
+EBCC, while 20,000 and 30,000 kept pooled; 30,000 is a floor, not a tuned optimum.
 """
 
 from __future__ import annotations
