@@ -204,11 +204,8 @@ class Aggregator:
         between models are small per vote.
         """
         self._check_fitted()
-        counts = votes.item_annotator_label.astype(np.float64)
-        joint = em.log_joint(counts, self.params_.log_weights.astype(np.float64),
-                             self.params_.log_prior.astype(np.float64))
-        _, log_norm = em.normalize_log_inplace(joint)
-        return log_norm
+        return em.item_log_evidence(votes.item_annotator_label, self.params_.log_weights,
+                                    self.params_.log_prior)
 
     @property
     def accuracy_(self) -> np.ndarray:

@@ -546,10 +546,7 @@ class EBCC(Aggregator):
         classes = posterior.classes / posterior.classes.sum()
         subtypes = posterior.subtypes / posterior.subtypes.sum(axis=1, keepdims=True)
         log_prior = (np.log(classes)[:, None] + em.safe_log(subtypes)).ravel()
-        counts = votes.item_annotator_label.astype(np.float64)
-        joint = em.log_joint(counts, weights, log_prior)
-        _, log_norm = em.normalize_log_inplace(joint)
-        return log_norm
+        return em.item_log_evidence(votes.item_annotator_label, weights, log_prior)
 
     def predict_proba(self, votes: VoteMatrix) -> np.ndarray:
         """Posteriors of the items of ``votes`` from one variational E-step, (n_items, K).

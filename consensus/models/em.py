@@ -130,6 +130,17 @@ def e_step(
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
 
+def item_log_evidence(
+    counts: sp.csr_matrix, log_weights: np.ndarray, log_prior: np.ndarray
+) -> np.ndarray:
+    """log P(each item's votes), the latent column summed out, in float64 (n_items,):
+    differences between models are small per vote."""
+    joint = log_joint(counts.astype(np.float64), log_weights.astype(np.float64),
+                      np.asarray(log_prior, dtype=np.float64))
+    _, log_norm = normalize_log_inplace(joint)
+    return log_norm
+
+
 def confusion_statistics(
     counts: sp.csr_matrix, posteriors: np.ndarray, n_classes: int
 ) -> np.ndarray:

@@ -42,6 +42,12 @@ MIN_GOLD = 30
 MIN_ITEMS = 50
 
 
+def paired_z(diff: np.ndarray) -> float:
+    """Mean of per-item differences in standard errors (0 when they do not vary)."""
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+    return float(diff.mean() / se) if se > 0 else 0.0
+
+
 class AutoAggregator(Aggregator):
     """The candidate the data support, fitted on all the votes; behaves as that model.
 
@@ -212,12 +218,11 @@ class AutoAggregator(Aggregator):
         rows = []
         for method, values in held_out.items():
             diff = values[subset] - first
-            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
             rows.append({
                 "method": method,
                 "held_out_per_vote": float(values[subset].sum() / n_votes),
                 "gain_per_vote": float(diff.sum() / n_votes),
-                "z": float(diff.mean() / se) if se > 0 else 0.0,
+                "z": paired_z(diff),
                 "gold_accuracy": np.nan,
                 "gold_z": np.nan,
             })
@@ -239,10 +244,8 @@ class AutoAggregator(Aggregator):
             right[method] = (held.posteriors.argmax(axis=1) == held.truth).astype(float)
         first = right[self.candidates[0]]
         for i, method in enumerate(table["method"]):
-            diff = right[method] - first
-            se = diff.std(ddof=1) / np.sqrt(len(diff))
             table.loc[i, "gold_accuracy"] = right[method].mean()
-            table.loc[i, "gold_z"] = diff.mean() / se if se > 0 else 0.0
+            table.loc[i, "gold_z"] = paired_z(right[method] - first)
 
     def _choose(self, table: pd.DataFrame) -> tuple[str, str]:
         first = self.candidates[0]
