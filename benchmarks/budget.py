@@ -118,6 +118,7 @@ from consensus.budget.measured import (  # noqa: E402
 )
 from consensus.budget.next_pass import available_annotators  # noqa: E402
 from consensus.budget.plan import BudgetPlan  # noqa: E402
+from consensus.budget.rules import rule_stops  # noqa: E402
 from consensus.data.votes import VoteMatrix  # noqa: E402
 from consensus.exceptions import ConvergenceWarning, InputWarning  # noqa: E402
 from consensus.simulate import simulate  # noqa: E402
@@ -261,26 +262,16 @@ def adaptive(data: Dataset, fits: dict[str, Fit], rank: np.ndarray) -> dict[str,
     annotators, labels = first_votes(votes, rank, MAX_K)
     available = np.minimum(votes.votes_per_item, MAX_K)
     every = np.arange(votes.n_items)
-    depth = np.arange(1, MAX_K + 1)
     out: dict[str, Any] = {"items": len(items)}
     for name, fit in fits.items():
         score = fit.scores(annotators, labels)
         decided = score.argmax(axis=2)
-        # two, then a third where the first two labels differ (and a third exists)
-        taken = np.where(labels[:, 0] == labels[:, 1], 2, 3)
-        taken = np.minimum(taken, votes.votes_per_item)
-        third = decided[every, taken - 1]
-        # one at a time until the tempered posterior reaches the target
-        tempered = score / (1.0 + (depth - 1) * max(fit.rho, 0.0))[None, :, None]
-        tempered -= tempered.max(axis=2, keepdims=True)
-        sure = 1.0 / np.exp(tempered).sum(axis=2) >= TARGET
-        sure &= depth[None, :] <= available[:, None]
-        reached = sure.any(axis=1)
-        stop = np.where(reached, sure.argmax(axis=1), available - 1)
-        confident = decided[every, stop]
+        # the library's own rules (consensus.budget.rules), on the real votes
+        taken, stop, reached = rule_stops(score, labels, available, TARGET, fit.rho, MAX_K)
+        third, confident = decided[every, taken - 1], decided[every, stop - 1]
         ran_out = ~reached & (available < MAX_K)
         out[name] = {}
-        for rule, label, used in ((THIRD, third, taken), (CONFIDENT, confident, stop + 1)):
+        for rule, label, used in ((THIRD, third, taken), (CONFIDENT, confident, stop)):
             refit = labels_of(votes.take_votes(rank < used[votes.item_codes]))
             out[name][rule] = {
                 "accuracy": float(np.mean(label[items] == truth)),

@@ -20,6 +20,7 @@ import numpy as np
 from ..data.votes import VoteMatrix
 from ..exceptions import ConvergenceWarning, InputWarning
 from .crowd import Crowd
+from .rules import rule_stops
 
 #: Fewest gold items a measured figure may rest on.
 MIN_GOLD_ITEMS = 20
@@ -134,8 +135,6 @@ def replay_rules(
         return {}
     truth = gold_codes[scored]
     available = np.minimum(votes.votes_per_item[scored], max_k)
-    depth = np.arange(1, max_k + 1)
-    temper = 1.0 / (1.0 + (depth - 1) * max(rho, 0.0))
     every = np.arange(len(scored))
     results: dict[str, list[tuple[float, float, float]]] = {"third": [], "confident": []}
     for r in range(repeats):
@@ -145,17 +144,11 @@ def replay_rules(
         evidence = crowd.log_confusion[annotators.clip(0), :, labels.clip(0)]
         evidence[annotators < 0] = 0.0
         score = crowd.log_priors + np.cumsum(evidence, axis=1)  # (n, max_k, K)
-        decided = score.argmax(axis=2)
-        taken = np.minimum(np.where(labels[:, 0] == labels[:, 1], 2, 3), available)
-        third = decided[every, taken - 1] == truth
-        results["third"].append((third.mean(), taken.mean(), 0.0))
-        tempered = score * temper[None, :, None]
-        tempered -= tempered.max(axis=2, keepdims=True)
-        sure = (1.0 / np.exp(tempered).sum(axis=2) >= target) & (depth <= available[:, None])
-        reached = sure.any(axis=1)
-        stop = np.where(reached, sure.argmax(axis=1), available - 1)
+        right = score.argmax(axis=2) == truth[:, None]
+        third, until_sure, reached = rule_stops(score, labels, available, target, rho, max_k)
+        results["third"].append((right[every, third - 1].mean(), third.mean(), 0.0))
         ran_out = (~reached & (available < max_k)).mean()
-        results["confident"].append(((decided[every, stop] == truth).mean(), (stop + 1).mean(),
+        results["confident"].append((right[every, until_sure - 1].mean(), until_sure.mean(),
                                      ran_out))
     out = {}
     for name, rows in results.items():

@@ -38,6 +38,7 @@ from ..report.text import records, text_table
 from .crowd import Crowd
 from .draws import draw_annotators, draw_truth, draw_votes, vote_evidence
 from .measured import REPEATS, Measured, Replayed
+from .rules import rule_stops
 
 #: Plausible parameter sets behind each interval, and items simulated for each.
 N_DRAWS, N_ITEMS = 40, 20_000
@@ -206,26 +207,17 @@ def strategies(
     annotators = draw_annotators(crowd.share, n_items, depth, rng)
     u_truth, u_votes = rng.random(n_items), rng.random((n_items, depth))
     log_conf, log_prior = crowd.log_confusion, crowd.log_priors
-    n_used = np.arange(1, depth + 1)
-    temper = 1.0 / (1.0 + (n_used - 1) * max(rho, 0.0))  # design effect of correlated votes
+    every, full = np.arange(n_items), np.full(n_items, depth)
     out: dict[str, list[tuple[float, float]]] = {"third": [], "confident": []}
     for r in range(n_draws):
         truth = draw_truth(priors[r], u_truth)
         labels = draw_votes(confusions[r], annotators, truth, u_votes, rho)
         score = log_prior + np.cumsum(vote_evidence(log_conf, annotators, labels), axis=1)
-        decided = score.argmax(axis=2)  # (n, depth): the label after j + 1 votes
-        right = decided == truth[:, None]
+        right = score.argmax(axis=2) == truth[:, None]  # (n, depth): after j + 1 votes
+        third, until_sure, _ = rule_stops(score, labels, full, target, rho, max_k)
         if depth >= 3:
-            agree = labels[:, 0] == labels[:, 1]
-            third = np.where(agree, right[:, 1], right[:, 2])
-            out["third"].append((third.mean(), 2.0 + (~agree).mean()))
-        tempered = score[:, :max_k] * temper[:max_k, None]
-        tempered -= tempered.max(axis=2, keepdims=True)
-        confidence = 1.0 / np.exp(tempered).sum(axis=2)
-        sure = confidence >= target
-        sure[:, -1] = True
-        stop = sure.argmax(axis=1)
-        out["confident"].append((right[np.arange(n_items), stop].mean(), (stop + 1).mean()))
+            out["third"].append((right[every, third - 1].mean(), third.mean()))
+        out["confident"].append((right[every, until_sure - 1].mean(), until_sure.mean()))
     return {name: np.array(values) for name, values in out.items() if values}
 
 
