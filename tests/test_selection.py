@@ -74,6 +74,10 @@ def test_aggregate_with_auto_and_bad_candidates():
         make_model("auto", candidates=("pooled", "auto")).fit(votes)
     with pytest.raises(InputError, match="candidates"):
         AutoAggregator(candidates=("nope",)).fit(votes)
+    with pytest.raises(InputError, match="min_gain must be a non-negative number"):
+        AutoAggregator(min_gain=-1.0).fit(votes)
+    with pytest.raises(InputError, match="n_folds"):
+        AutoAggregator(n_folds=1).fit(votes)
 
 
 def test_the_summary_says_what_auto_chose_and_why(tmp_path):
