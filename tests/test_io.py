@@ -45,7 +45,7 @@ def test_crowdkit_columns_in_file(tmp_path):
         ("itme,annotator,label\ni,a,x\n", r"no item column.*columns found: itme, annotator, label"),
         ("item,annotator,label\ni,a,x\ni,b,x\n", "only one label"),
         ("item,annotator,label\ni,a,x,extra\n", "could not be read as CSV"),
-        ("just some text\nwithout commas\n", "no item column"),
+        ("just some text\nwithout commas\n", r"matches none of the shapes.*columns just some text"),
     ],
 )
 def test_bad_files_name_the_file(tmp_path, content, message):

@@ -20,12 +20,13 @@ from .options import (
     progress_printer,
     reports_errors,
     seed_option,
+    to_option,
     vote_options,
 )
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @output_option("Items file (.csv, .parquet, .jsonl); CSV on stdout when omitted.")
 @click.option("--annotators-out", default=None, metavar="FILE",
               help="Per-annotator reliability table.")
@@ -46,19 +47,21 @@ from .options import (
               help="Report the model's posteriors as they are. Without gold calibration the "
                    "confidence is otherwise computed leaving each item out of its annotators' "
                    "confusion estimates and discounted for correlated votes.")
+@to_option("the labels")
 @json_option
 @vote_options
 @reports_errors
 def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, predictions_path: str | None,
               reviews_path: str | None, folds: int, seed: int, raw_confidence: bool,
-              as_json: bool, **opts: Any) -> None:
+              destination: str, as_json: bool, **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
     \b
     Example:
       consensus aggregate examples/data/sentiment_votes.csv -o labels.csv \\
           --annotators-out annotators.csv --gold golden_sets/sentiment_gold.csv
+      consensus aggregate export.json --to label-studio -o consensus_tasks.json
     """
     from ..data.predictions import read_predictions
     from ..data.writers import write_table
@@ -67,9 +70,12 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     items_on_stdout = output in (None, "-")
     if as_json and items_on_stdout:
         raise BadInput("--json prints the summary on stdout; give -o FILE for the labels")
+    if destination != "table" and items_on_stdout:
+        raise BadInput(f"--to {destination} writes a file to import; give -o FILE")
     params = model_params(opts)
+    control, question = opts.get("control"), opts.get("question")
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix) if gold_path else None
+    gold = load_gold(gold_path, matrix)
     predictions = read_predictions(predictions_path, matrix) if predictions_path else None
     reviews = load_reviews(reviews_path) if reviews_path else None
     progress = progress_printer(params["method"])
@@ -77,7 +83,14 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
                  seed=seed, honest_confidence=not raw_confidence, progress=progress, **params)
     if progress is not None:
         progress.close()
-    write_table(result.items, output)
+    if destination == "table":
+        write_table(result.items, output)
+    else:
+        from ..data.tools.send import send
+
+        method = str(getattr(result.model, "chosen_", result.method))
+        send("labels", result.items, output, destination, origin=matrix.origin, method=method,
+             control=control, question=question)
     if annotators_out:
         write_table(result.annotators, annotators_out)
     if confusion_out:

@@ -23,7 +23,7 @@ from .options import (
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @gold_option(False, "Golden set (item,label): anchors the fitted confusion matrices.")
 @click.option("--target-accuracy", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Accuracy the consensus should reach.")
@@ -53,7 +53,7 @@ def budget(votes: str, gold_path: str | None, target_accuracy: float, cost_per_l
 
     params = model_params(opts)
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix) if gold_path else None
+    gold = load_gold(gold_path, matrix)
     plan = budget_plan(matrix, gold=gold, target_accuracy=target_accuracy,
                        cost_per_label=cost_per_label, max_annotators=max_annotators,
                        n_items=n_items, seed=seed, **params)
@@ -61,7 +61,7 @@ def budget(votes: str, gold_path: str | None, target_accuracy: float, cost_per_l
 
 
 @click.command("next-pass")
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @click.option("--budget", "n_labels", type=click.IntRange(min=1), required=True,
               help="Labels to spend now: one more vote on each of that many items.")
 @click.option("--annotators", default=None, metavar="IDS|FILE",
@@ -85,7 +85,7 @@ def next_pass(votes: str, n_labels: int, annotators: str | None, gold_path: str 
 
     params = model_params(opts)
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix) if gold_path else None
+    gold = load_gold(gold_path, matrix)
     result = run(matrix, n_labels, annotators=annotator_list(annotators), gold=gold, **params)
     report_result(result, result.table, output, as_json)
 

@@ -24,8 +24,8 @@ from .options import (
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
-@gold_option(True, "Golden set (item,label).")
+@click.argument("votes", type=click.Path())
+@gold_option(False, "Golden set (item,label); required unless --gold-from-source.")
 @model_options
 @click.option("--calibrator", type=click.Choice(CALIBRATORS), default="auto", show_default=True,
               help="auto: isotonic with ≥300 gold items, else Platt.")
@@ -39,8 +39,9 @@ from .options import (
 @json_option
 @vote_options
 @reports_errors
-def calibration(votes: str, gold_path: str, calibrator: str, bins: int, folds: int, seed: int,
-                plot: str | None, output: str | None, as_json: bool, **opts: Any) -> None:
+def calibration(votes: str, gold_path: str | None, calibrator: str, bins: int, folds: int,
+                seed: int, plot: str | None, output: str | None, as_json: bool,
+                **opts: Any) -> None:
     """Is the confidence honest? Reliability on held-out gold items, before and after.
 
     Gold items are predicted by cross-validation (their own gold label unused);
@@ -59,7 +60,7 @@ def calibration(votes: str, gold_path: str, calibrator: str, bins: int, folds: i
 
     params = model_params(opts)
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix)
+    gold = load_gold(gold_path, matrix, required=True)
     result = check_calibration(matrix, gold, calibrator=calibrator, n_bins=bins, n_folds=folds,
                                seed=seed, **params)
     table = pd.concat([result.report.before.assign(stage="before"),

@@ -37,13 +37,13 @@ def fitted_result(votes: str, gold_path: str | None, predictions_path: str | Non
 
     params = model_params(opts)
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix) if gold_path else None
+    gold = load_gold(gold_path, matrix)
     predictions = read_predictions(predictions_path, matrix) if predictions_path else None
     return aggregate(matrix, gold=gold, predictions=predictions, reviews=reviews, **params)
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @gold_option(False, "Golden set (item,label): anchors the fit and flags gold conflicts.")
 @predictions_option
 @top_option
@@ -72,7 +72,7 @@ def flag(votes: str, gold_path: str | None, predictions_path: str | None, top: f
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
               help="Class pairs to show.")
 @gold_option(False, "Golden set (item,label): anchors the fit.")

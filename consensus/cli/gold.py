@@ -23,8 +23,8 @@ from .options import (
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
-@gold_option(True, "Golden set (item,label).")
+@click.argument("votes", type=click.Path())
+@gold_option(False, "Golden set (item,label); required unless --gold-from-source.")
 @output_option("Per-annotator scores.")
 @click.option("--min-gold", type=click.IntRange(min=1), default=10, show_default=True,
               help="Annotators with fewer gold answers are listed but not ranked.")
@@ -32,7 +32,7 @@ from .options import (
 @json_option
 @vote_options
 @reports_errors
-def score(votes: str, gold_path: str, output: str | None, min_gold: int, as_json: bool,
+def score(votes: str, gold_path: str | None, output: str | None, min_gold: int, as_json: bool,
           **opts: Any) -> None:
     """Score annotators (and the consensus) against known answers.
 
@@ -49,14 +49,14 @@ def score(votes: str, gold_path: str, output: str | None, min_gold: int, as_json
 
     params = model_params(opts)
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix)
+    gold = load_gold(gold_path, matrix, required=True)
     result = score_with_consensus(matrix, gold, min_gold=min_gold, **params)
     report_result(result, result.annotators, output, as_json)
 
 
 @click.command()
-@click.argument("answers", type=click.Path(dir_okay=False))
-@gold_option(True, "Golden set (item,label).")
+@click.argument("answers", type=click.Path())
+@gold_option(False, "Golden set (item,label); required unless --gold-from-source.")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.9, show_default=True, help="Accuracy a candidate must reach to pass.")
 @click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), default=0.1,
@@ -72,7 +72,7 @@ def score(votes: str, gold_path: str, output: str | None, min_gold: int, as_json
 @json_option
 @vote_options
 @reports_errors
-def vet(answers: str, gold_path: str, min_accuracy: float, tolerance: float, alpha: float,
+def vet(answers: str, gold_path: str | None, min_accuracy: float, tolerance: float, alpha: float,
         beta: float, min_class_recall: float | None, output: str | None, as_json: bool,
         **opts: Any) -> None:
     """Pass, fail or keep testing new annotators on gold items (sequential test).
@@ -92,7 +92,7 @@ def vet(answers: str, gold_path: str, min_accuracy: float, tolerance: float, alp
     with warnings.catch_warnings():
         # candidates answer only part of a golden set; unanswered gold items are normal here
         warnings.filterwarnings("ignore", message=".*no one voted on were dropped")
-        gold = load_gold(gold_path, matrix)
+        gold = load_gold(gold_path, matrix, required=True)
     result = run_vet(matrix, gold, min_accuracy=min_accuracy, tolerance=tolerance, alpha=alpha,
                      beta=beta, min_class_recall=min_class_recall)
     report_result(result, result.candidates, output, as_json)

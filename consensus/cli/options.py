@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..exceptions import ConsensusError
+from ..exceptions import ConsensusError, InputError
 from ..models import DEFAULT_METHOD, METHOD_DESCRIPTIONS, METHODS
 from ..wording import options_as_flags
 
@@ -36,7 +36,18 @@ FLAGS: dict[str, tuple[str, str]] = {
     "role": ("--role", "ROLE"),
     "fraction": ("--fraction", "F"),
     "per_reviewer": ("--per-reviewer", "N"),
+    "format": ("--format", "SHAPE"),
+    "to": ("--to", "TOOL"),
+    "control": ("--control", "NAME"),
+    "question": ("--question", "NAME"),
+    "item_column": ("--item-column", "NAME"),
+    "label_column": ("--label-column", "NAME"),
 }
+
+#: ``--format`` and ``--to`` choices; tests check they equal ``data.tools``' own lists
+#: (kept here so that importing the CLI does not load pandas).
+SOURCE_FORMATS = ("auto", "table", "label-studio", "argilla", "mturk", "sagemaker")
+DESTINATIONS = ("table", "label-studio", "argilla")
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -107,6 +118,17 @@ vote_options = stack(
                  help="Repeated (item, annotator) votes: count each, keep one, or refuse."),
     click.option("--on-missing", type=click.Choice(["error", "drop"]), default="error",
                  show_default=True, help="Votes with an empty item, annotator or label."),
+    click.option("--format", "source_format", type=click.Choice(list(SOURCE_FORMATS)),
+                 default="auto", show_default=True,
+                 help="Shape of the votes: a table, or an annotation tool's export (auto: "
+                      "detected from the content; never guessed)."),
+    click.option("--control", default=None, metavar="NAME",
+                 help="Label Studio: the Choices control to read, when there are several."),
+    click.option("--question", default=None, metavar="NAME",
+                 help="Argilla: the label question to read, when there are several."),
+    click.option("--gold-from-source", is_flag=True,
+                 help="Take the export's own known answers (Label Studio ground-truth "
+                      "annotations) as the golden set, not as votes."),
 )
 
 model_options = stack(
@@ -141,6 +163,15 @@ def seed_option(help: str) -> Decorator:
     return click.option("--seed", type=int, default=0, show_default=True, help=help)
 
 
+def to_option(what: str) -> Decorator:
+    """``--to table|label-studio|argilla``: the shape ``-o`` is written in."""
+    return click.option(
+        "--to", "destination", type=click.Choice(list(DESTINATIONS)), default="table",
+        show_default=True,
+        help=f"Write {what} as a table, as Label Studio tasks to import (the consensus as a "
+             f"prediction) or as Argilla records to log (the consensus as a suggestion).")
+
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print the result as JSON on stdout.")
 
@@ -155,7 +186,8 @@ def load_votes(path: str, opts: dict[str, Any]) -> Any:
     from ..data.readers import read_votes
 
     labels = opts.pop("labels")
-    return read_votes(
+    gold_from_source = opts.pop("gold_from_source")
+    votes = read_votes(
         path,
         item=opts.pop("item_column"),
         annotator=opts.pop("annotator_column"),
@@ -163,14 +195,36 @@ def load_votes(path: str, opts: dict[str, Any]) -> Any:
         labels=[s.strip() for s in labels.split(",")] if labels else None,
         duplicates=opts.pop("duplicates"),
         on_missing=opts.pop("on_missing"),
+        format=opts.pop("source_format"),
+        control=opts.pop("control"),
+        question=opts.pop("question"),
+        gold_from_source=gold_from_source,
     )
+    if gold_from_source and (votes.origin is None or votes.origin.gold is None
+                             or len(votes.origin.gold) == 0):
+        raise InputError(f"{path}: --gold-from-source, but the votes mark no known answers "
+                         f"(only Label Studio exports with ground-truth annotations do); give "
+                         f"a golden set with --gold FILE")
+    return votes
 
 
-def load_gold(path: str, votes: Any) -> Any:
-    """Read a golden set against the votes it belongs to."""
-    from ..data.gold import read_gold
+def load_gold(path: str | None, votes: Any, required: bool = False) -> Any:
+    """The golden set for these votes: from ``path``, or marked in their export
+    (``--gold-from-source``); None when neither and it is optional."""
+    from ..data.gold import GoldSet, read_gold
 
-    return read_gold(path, votes)
+    marked = votes.origin is not None and votes.origin.gold is not None
+    if path and marked:
+        raise InputError("give either --gold FILE or --gold-from-source, not both")
+    if path:
+        return read_gold(path, votes)
+    if marked:
+        return GoldSet.from_frame(votes.origin.gold, votes,
+                                  source=f"{votes.origin.path} (ground truth)")
+    if required:
+        raise InputError("this command needs a golden set: give --gold FILE, or "
+                         "--gold-from-source with a Label Studio export that marks ground truth")
+    return None
 
 
 def load_reviews(path: str) -> dict[str, str]:

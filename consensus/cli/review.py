@@ -9,7 +9,15 @@ from typing import Any
 import click
 
 from ..exceptions import InputError
-from .options import gold_option, json_option, load_gold, load_votes, reports_errors, vote_options
+from .options import (
+    gold_option,
+    json_option,
+    load_gold,
+    load_votes,
+    reports_errors,
+    to_option,
+    vote_options,
+)
 
 
 def db_option(default_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -42,7 +50,7 @@ def review() -> None:
 
 
 @review.command("export")
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @gold_option(False, "Golden set (item,label): anchors the fit and flags gold conflicts.")
 @click.option("--predictions", "predictions_path", default=None, metavar="FILE",
               help="A model's predictions (item,p_<label>... or item,label[,confidence]); "
@@ -55,11 +63,12 @@ def review() -> None:
               help="Items to queue: a fraction of all items below 1, else a count.")
 @db_option("review.db in the folder of VOTES")
 @required_output("The queue (.csv, .tsv or .jsonl); CSV cells are formula-escaped.")
+@to_option("the queue")
 @vote_options
 @reports_errors
 def export(votes: str, gold_path: str | None, predictions_path: str | None,
            content_path: str | None, content_column: str, top: float, db: str | None,
-           output: str, **opts: Any) -> None:
+           output: str, destination: str, **opts: Any) -> None:
     """Write a queue of flagged items for reviewers and register it in the log.
 
     One row per item whose consensus is in doubt (the item flags of `consensus
@@ -69,6 +78,7 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
     \b
     Example:
       consensus review export examples/data/sentiment_votes.csv --top 0.05 -o queue.csv
+      consensus review export export.json --to label-studio -o review_tasks.json
     """
     from ..data.readers import read_table
     from ..flags import flag_items
@@ -76,8 +86,9 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
     from ..review.results import written_text
     from ..workflows.aggregation import aggregate
 
+    control, question = opts.get("control"), opts.get("question")
     matrix = load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix) if gold_path else None
+    gold = load_gold(gold_path, matrix)
     extra: dict[str, Any] = {}
     if predictions_path:
         from ..data.predictions import read_predictions
@@ -105,7 +116,14 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
     log_path = db or default_log_path(votes)
     with ReviewLog(log_path) as log:
         queue_id = log.register_queue(queue, matrix.classes, votes)
-    write_queue(queue, output)
+    if destination == "table":
+        write_queue(queue, output)
+    else:
+        from ..data.tools.send import send
+
+        send("queue", queue, output, destination, origin=matrix.origin,
+             method=str(getattr(result.model, "chosen_", result.method)), control=control,
+             question=question)
     click.echo(written_text(len(queue), "item", output,
                             f"queue {queue_id}, registered in {log_path}"))
 
@@ -126,12 +144,14 @@ def apply(corrections: str, reviewer: str, role: str, db: str | None, as_json: b
 
     Rows with an empty corrected_label (or, for a lead, an empty verdict) are
     no change. A file is applied once: applying the same content again changes
-    nothing.
+    nothing. A Label Studio or Argilla export of a queue sent with `review export
+    --to` is read as well: each answer is a correction by the user who gave it.
 
     \b
     Example:
       consensus review apply queue.csv --reviewer alice
       consensus review apply lead.csv --reviewer lena --role lead --db review.db
+      consensus review apply reviewed_export.json --reviewer alice
     """
     from ..review import ReviewLog, default_log_path
 

@@ -37,8 +37,12 @@ def encode_votes(
     on_missing: MissingPolicy = "error",
     source: str = "the votes",
     first_line: int | None = None,
-) -> EncodedVotes:
-    """Validate a long table of votes and encode it; see :meth:`VoteMatrix.from_frame`."""
+) -> tuple[EncodedVotes, np.ndarray | None]:
+    """Validate a long table of votes and encode it; see :meth:`VoteMatrix.from_frame`.
+
+    Also returns the table rows the kept votes came from (None when every row
+    was kept, in order), so per-vote extras can follow their votes.
+    """
     if duplicates not in ("keep", "first", "last", "error"):
         raise InputError(f"duplicates must be keep, first, last or error, not {duplicates!r}")
     if on_missing not in ("error", "drop"):
@@ -91,10 +95,12 @@ def encode_votes(
         item_codes, annotator_codes, label_codes, len(annotator_ids), duplicates,
         source, first_line, positions,
     )
+    rows = positions
     if kept is not None:
         item_codes, item_ids = _compact(item_codes, item_ids)
         annotator_codes, annotator_ids = _compact(annotator_codes, annotator_ids)
-    return item_codes, annotator_codes, label_codes, item_ids, annotator_ids, classes
+        rows = np.flatnonzero(kept) if positions is None else positions[kept]
+    return (item_codes, annotator_codes, label_codes, item_ids, annotator_ids, classes), rows
 
 
 def _clean_names(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,3 +284,30 @@ def _count_repeats(item_codes: np.ndarray, annotator_codes: np.ndarray, n_annota
     ).tocsr()
     pairs.sum_duplicates()
     return int(item_codes.size - pairs.nnz)
+
+
+def vote_extras(frame: pd.DataFrame, rows: np.ndarray | None, source: str,
+                first_line: int | None) -> dict[str, np.ndarray]:
+    """The per-vote extras a table carries (``seconds`` as numbers, ``created_at`` as text),
+    aligned with the kept votes; an unreadable time names its row."""
+    from .votes import VOTE_EXTRAS
+
+    extras: dict[str, np.ndarray] = {}
+    for name in VOTE_EXTRAS:
+        if name not in frame.columns:
+            continue
+        column = frame[name]
+        if name == "seconds":
+            numbers = pd.to_numeric(column, errors="coerce")
+            values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = np.isnan(values) & column.notna().to_numpy()
+            if bad.any():
+                where = np.flatnonzero(bad)
+                raise InputError(
+                    f"{source}: {name} is not a number at {describe_rows(where, first_line)} "
+                    f"(found {column.iloc[where[0]]!r}); fix or remove the column"
+                )
+        else:
+            values = column.astype(object).to_numpy()
+        extras[name] = values if rows is None else values[rows]
+    return extras

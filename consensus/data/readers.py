@@ -7,13 +7,14 @@ spreadsheet markers as missing; errors name the file and line.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..exceptions import InputError
+from ..exceptions import InputError, InputWarning
 from .columns import MISSING_MARKERS
 from .parse import DuplicatePolicy, MissingPolicy
 from .votes import VoteMatrix
@@ -132,6 +133,18 @@ def _header(head: bytes, delimiter: str) -> list[str]:
                 [])
 
 
+def header_columns(path: str | os.PathLike[str], delimiter: str = ",") -> list[str]:
+    """A delimited file's column names, reading only its first line."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.readline(1 << 20)
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a table") from None
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty")
+    return [c.strip() for c in _header(head, delimiter)]
+
+
 def read_votes(
     path: str | os.PathLike[str],
     *,
@@ -141,8 +154,51 @@ def read_votes(
     labels: Sequence[Any] | None = None,
     duplicates: DuplicatePolicy = "keep",
     on_missing: MissingPolicy = "error",
+    format: str = "auto",
+    control: str | None = None,
+    question: str | None = None,
+    gold_from_source: bool = False,
 ) -> VoteMatrix:
-    """Read a votes file and build the VoteMatrix, with errors that name the file and line."""
+    """Read votes and build the VoteMatrix, with errors that name the file and line.
+
+    Parameters
+    ----------
+    path : path
+        A table (CSV, TSV, Parquet, JSON Lines) or an annotation tool's export:
+        Label Studio (JSON, JSON_MIN, CSV), Argilla (flat or nested records, or
+        a ``to_disk`` folder), Mechanical Turk batch results, SageMaker Ground
+        Truth's output folder.
+    format : {"auto", "table", "label-studio", "argilla", "mturk", "sagemaker"}
+        The shape; ``auto`` detects it from the content and refuses to guess.
+    control, question
+        Label Studio's Choices control and Argilla's question, where a project
+        has several.
+    gold_from_source : bool
+        Take Label Studio's ground-truth annotations as gold (kept as
+        ``votes.origin.gold``) instead of as votes.
+    item, label
+        For Mechanical Turk, the ``Input.*`` column naming items and the
+        ``Answer.*`` column holding labels.
+    """
+    from .tools.detect import FORMATS as SHAPES
+    from .tools.detect import detect_format
+
+    if format not in SHAPES:
+        raise InputError(f"unknown format {format!r}; use one of {', '.join(SHAPES)}")
+    named = any(name is not None for name in (item, annotator, label))
+    shape = detect_format(path, columns_named=named) if format == "auto" else format
+    if shape != "table":
+        from .tools import read_source
+
+        source = read_source(path, shape, control=control, question=question,
+                             item_column=item, label_column=label,
+                             gold_from_source=gold_from_source)
+        origin = source.origin(str(path))
+        if origin.dropped_text():
+            warnings.warn(f"{path}: not taken as votes: {origin.dropped_text()}", InputWarning,
+                          stacklevel=2)
+        return VoteMatrix.from_frame(source.frame, labels=labels, duplicates=duplicates,
+                                     on_missing=on_missing, source=str(path), origin=origin)
     frame = read_table(path, encode=True)
     first_line = first_data_line(table_format(path))
     return VoteMatrix.from_frame(

@@ -8,8 +8,8 @@ strings and every output can still speak the user's names.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,10 @@ from ..exceptions import InputError
 
 if TYPE_CHECKING:
     from .parse import DuplicatePolicy, MissingPolicy
+    from .tools.source import Origin
+
+#: Per-vote columns kept beside the codes when a table or a tool's export has them.
+VOTE_EXTRAS = ("seconds", "created_at")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +39,13 @@ class VoteMatrix:
         Original ids, in order of first appearance.
     classes : ndarray of object
         Label names in class order (declared order, else numeric or text order).
+    extras : mapping of str to ndarray, optional
+        Per-vote fields the source carried (:data:`VOTE_EXTRAS`: ``seconds``
+        spent, float; ``created_at``, text), aligned with the codes; empty when
+        absent, so they cost nothing then.
+    origin : Origin, optional
+        The annotation tool's export the votes came from (its tasks' data,
+        control, what was dropped), for writers that send queues back.
     """
 
     item_codes: np.ndarray
@@ -43,6 +54,8 @@ class VoteMatrix:
     item_ids: np.ndarray
     annotator_ids: np.ndarray
     classes: np.ndarray
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    origin: Origin | None = None
 
     @property
     def n_votes(self) -> int:
@@ -155,6 +168,8 @@ class VoteMatrix:
             self.item_ids,
             self.annotator_ids,
             self.classes,
+            {name: values[mask] for name, values in self.extras.items()},
+            self.origin,
         )
 
     def take_items(self, keep: np.ndarray) -> VoteMatrix:
@@ -171,6 +186,8 @@ class VoteMatrix:
             self.item_ids[keep],
             self.annotator_ids,
             self.classes,
+            {name: values[votes] for name, values in self.extras.items()},
+            self.origin,
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -229,6 +246,7 @@ class VoteMatrix:
         on_missing: MissingPolicy = "error",
         source: str = "the votes",
         first_line: int | None = None,
+        origin: Origin | None = None,
     ) -> VoteMatrix:
         """Validate a long table of votes and encode it.
 
@@ -247,10 +265,16 @@ class VoteMatrix:
             Votes with an empty item, annotator or label.
         source, first_line
             Used only to name the file and line in error messages.
-        """
-        from .parse import encode_votes
+        origin : Origin, optional
+            The annotation tool's export the table was read from.
 
-        return cls(*encode_votes(
+        Columns named as :data:`VOTE_EXTRAS` are kept as per-vote ``extras``.
+        """
+        from .parse import encode_votes, vote_extras
+
+        encoded, rows = encode_votes(
             frame, item=item, annotator=annotator, label=label, labels=labels,
             duplicates=duplicates, on_missing=on_missing, source=source, first_line=first_line,
-        ))
+        )
+        extras = vote_extras(frame, rows, source, first_line)
+        return cls(*encoded, extras, origin)

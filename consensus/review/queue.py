@@ -25,6 +25,7 @@ from ..data.readers import first_data_line, read_table, table_format
 from ..data.votes import VoteMatrix
 from ..data.writers import write_table
 from ..exceptions import InputError
+from ..wording import option
 
 #: Columns a reviewer fills in; left out of the queue's content digest.
 EDITABLE = ("corrected_label", "reviewer", "comment")
@@ -104,14 +105,42 @@ def read_filled(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, int | 
         The file cannot be read, or changed while it was being read (a digest
         that did not match the rows applied would defeat idempotence).
     """
+    from ..data.tools.detect import tool_of
+
     digest = _sha256(path)
-    frame = read_table(path)
+    tool = tool_of(path)
+    frame = read_table(path) if tool is None else tool_corrections(path, tool)
     if _sha256(path) != digest:
         raise InputError(f"{path}: changed while it was being read; save it and apply it again")
+    if tool is not None:
+        return frame, digest, None
     fmt = table_format(path)
     if fmt in ("csv", "tsv"):
         frame = unescape_formulas(frame)
     return frame, digest, first_data_line(fmt)
+
+
+def tool_corrections(path: str | os.PathLike[str], tool: str) -> pd.DataFrame:
+    """A reviewed queue exported from Label Studio or Argilla, as a filled queue's rows.
+
+    Each answer is a correction by the user who gave it. Two reviewers who gave
+    an item the same label make one correction (the first's); different labels
+    for one item stay two rows, which applying refuses by name.
+    """
+    if tool == "label-studio":
+        from ..data.tools.label_studio import corrections_from_label_studio
+
+        frame = corrections_from_label_studio(path)
+    elif tool == "argilla":
+        from ..data.tools.argilla import corrections_from_argilla
+
+        frame = corrections_from_argilla(path)
+    else:
+        raise InputError(f"{path}: a {tool} export holds votes, not a reviewed queue; export "
+                         f"the queue with `consensus review export` and "
+                         f"{option('to', 'label-studio', 'argilla')}, and apply what "
+                         f"reviewers did there")
+    return frame.drop_duplicates(["queue", "item", "corrected_label"]).reset_index(drop=True)
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:

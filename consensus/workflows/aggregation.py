@@ -304,4 +304,5 @@ def with_model_votes(votes: VoteMatrix, predictions: Predictions, annotator: str
         votes.item_ids,
         np.append(votes.annotator_ids, np.array([annotator], dtype=object)),
         votes.classes,
+        origin=votes.origin,
     )
