@@ -26,7 +26,9 @@ from consensus.agreement import (
     cohen_kappa_mean,
     fleiss_kappa,
     gwet_ac1,
+    intervals,
     krippendorff_alpha,
+    pairs,
     percent_agreement,
 )
 from consensus.agreement import statistics as stats
@@ -243,7 +245,7 @@ def test_weighted_sums_equal_resampled_tables(name):
     """A bootstrap weight row gives the statistic of the table with items repeated that often."""
     votes = read_votes(dataset_path("ws_cf") / "votes.csv")
     counts = votes.label_counts
-    weights = next(stats.bootstrap_weights(votes.n_items, 5, seed=3))
+    weights = next(intervals.bootstrap_weights(votes.n_items, 5, seed=3))
     function = COUNT_FUNCTIONS[name]
     vectorised = function(counts, weights)
     for row, draw in zip(weights, vectorised, strict=True):
@@ -253,9 +255,9 @@ def test_weighted_sums_equal_resampled_tables(name):
 
 def test_weighted_pair_sums_equal_resampled_votes():
     votes = read_votes(dataset_path("bm") / "votes.csv")
-    tables = stats.pair_tables(votes, min_shared_items=1)
-    weights = next(stats.bootstrap_weights(votes.n_items, 3, seed=5))
-    vectorised = stats.cohen_kappa_mean_from_pairs(tables, weights)
+    tables = pairs.pair_tables(votes, min_shared_items=1)
+    weights = next(intervals.bootstrap_weights(votes.n_items, 3, seed=5))
+    vectorised = pairs.cohen_kappa_mean_from_pairs(tables, weights)
     for row, draw in zip(weights, vectorised, strict=True):
         copies = row.astype(int)
         new_item = np.repeat(np.arange(votes.n_items), copies)  # old item of each copy
@@ -264,15 +266,15 @@ def test_weighted_pair_sums_equal_resampled_votes():
         expanded = VoteMatrix.from_codes(
             copy_of_vote, votes.annotator_codes[take], votes.label_codes[take], n_classes=2
         )
-        direct = stats.pair_tables(expanded, min_shared_items=1)
+        direct = pairs.pair_tables(expanded, min_shared_items=1)
         ones = np.ones((1, expanded.n_items))
-        assert draw == pytest.approx(stats.cohen_kappa_mean_from_pairs(direct, ones)[0])
+        assert draw == pytest.approx(pairs.cohen_kappa_mean_from_pairs(direct, ones)[0])
 
 
 def test_bootstrap_draws_do_not_depend_on_block_size(monkeypatch):
-    whole = np.vstack(list(stats.bootstrap_weights(50, 40, seed=1)))
-    monkeypatch.setattr(stats, "BLOCK_CELLS", 7 * 50)
-    blocks = list(stats.bootstrap_weights(50, 40, seed=1))
+    whole = np.vstack(list(intervals.bootstrap_weights(50, 40, seed=1)))
+    monkeypatch.setattr(intervals, "BOOTSTRAP_CELLS", 7 * 50)
+    blocks = list(intervals.bootstrap_weights(50, 40, seed=1))
     assert len(blocks) == 6
     np.testing.assert_array_equal(np.vstack(blocks), whole)
     assert (whole.sum(axis=1) == 50).all()
@@ -362,7 +364,13 @@ def test_no_qualifying_pair_is_explained_not_silent(weather_csv):
         result = cohen_kappa_mean(votes, n_bootstrap=20)
     assert np.isnan(result.estimate) and result.n_items == 0
     assert "no two annotators share 10 or more items" in result.summary()
-    assert result.to_dict() == {"estimate": None, "ci_low": None, "ci_high": None, "n_items": 0}
+    assert result.to_dict() == {
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "n_items": 0,
+        "interval": "bootstrap",
+    }
     assert not np.isnan(cohen_kappa_mean(votes, min_shared_items=2, n_bootstrap=0).estimate)
 
 
@@ -421,7 +429,8 @@ def test_report_shapes_and_json(sentiment_csv):
     payload = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert list(payload) == list(STATISTICS)
     for entry in payload.values():
-        assert set(entry) == {"estimate", "ci_low", "ci_high", "n_items"}
+        assert set(entry) == {"estimate", "ci_low", "ci_high", "n_items", "interval"}
+        assert entry["interval"] == "bootstrap"
     text = report.summary()
     for result in report.results.values():
         assert result.title in text

@@ -1,9 +1,10 @@
 """How much annotators agree: percent agreement, kappa, alpha and AC1 with intervals.
 
 Every statistic returns the same frozen :class:`AgreementResult` (estimate, 95%
-percentile bootstrap interval over items, standard error, n). The arithmetic lives in
-:mod:`consensus.agreement.statistics` as pure functions of weighted item sums, so the
-bootstrap is a few matrix products rather than a loop over items or draws.
+interval over items, standard error, n, and which interval). The arithmetic lives in
+:mod:`consensus.agreement.statistics` and :mod:`consensus.agreement.pairs` as pure
+functions of item sums, so the bootstrap is a few matrix products and the jackknife
+one pass over the items, never a loop over items or draws.
 
 How the votes enter each statistic
 ----------------------------------
@@ -18,10 +19,15 @@ How the votes enter each statistic
 - When expected agreement is 1 (every vote the same class) kappa and alpha are 0/0;
   they are reported as 1, matching percent agreement and AC1 on such data. In the
   Cohen mean a pair whose kappa is 0/0 is left out instead (see
-  :func:`consensus.agreement.statistics.cohen_kappa_mean_from_pairs` for why).
+  :func:`consensus.agreement.pairs.cohen_kappa_mean_from_pairs` for why).
 - Intervals are percentile intervals of the statistic over ``n_bootstrap`` resamples of
   the items with replacement, drawn from ``numpy.random.default_rng(seed)``; every
-  statistic sees the same draws for the same seed.
+  statistic sees the same draws for the same seed. When the items are many enough that
+  the draws would take more than seconds (a million items: about 40 s for a thousand
+  draws), ``interval="auto"`` uses the delete-one jackknife instead: the
+  estimate +- z jackknife standard errors, deterministic, one pass over the items.
+  With that many items the two intervals agree (see :mod:`.intervals`); every result
+  says which it has.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import pandas as pd
 from ..data.votes import VoteMatrix
 from ..exceptions import InputError, InputWarning
 from ..wording import plural
+from . import intervals, pairs
 from . import statistics as stats
 from .results import STATISTICS, TITLES, AgreementReport, AgreementResult
 
@@ -46,21 +53,26 @@ from .results import STATISTICS, TITLES, AgreementReport, AgreementResult
 # ------------------------------------------------------------------------ plans
 @dataclass(frozen=True)
 class _Plan:
-    """A statistic ready to evaluate: weights (n_draws, n_items) -> values (n_draws,)."""
+    """A statistic ready to evaluate, and what to say about it.
+
+    ``value()`` is the estimate, ``value(weights)`` one value per row of item
+    multiplicities (n_draws, n_items), ``value.leave_one_out()`` the values without
+    each item in turn, in blocks.
+    """
 
     statistic: str
-    compute: Callable[[np.ndarray], np.ndarray]
+    value: stats.ItemSums | pairs.CohenKappaMean
     n_items: int
     note: str = ""
     warning: str = ""
 
 
 #: Count-table statistics, and whether single-vote items take part (in chance agreement).
-_COUNT_STATISTICS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]] = {
-    "percent_agreement": (stats.percent_agreement_from_counts, False),
-    "fleiss_kappa": (stats.fleiss_kappa_from_counts, True),
-    "krippendorff_alpha": (stats.krippendorff_alpha_from_counts, False),
-    "gwet_ac1": (stats.gwet_ac1_from_counts, True),
+_COUNT_STATISTICS: dict[str, tuple[Callable[[np.ndarray], stats.ItemSums], bool]] = {
+    "percent_agreement": (stats.percent_agreement_sums, False),
+    "fleiss_kappa": (stats.fleiss_kappa_sums, True),
+    "krippendorff_alpha": (stats.krippendorff_alpha_sums, False),
+    "gwet_ac1": (stats.gwet_ac1_sums, True),
 }
 
 
@@ -70,32 +82,31 @@ def _plan(votes: VoteMatrix, statistic: str, min_shared_items: int) -> _Plan:
     function, all_items = _COUNT_STATISTICS[statistic]
     n_pairable = int(np.count_nonzero(votes.votes_per_item >= 2))
     single = votes.n_items - n_pairable
-    compute = partial(function, votes.label_counts)
+    plan = partial(_Plan, statistic, function(votes.label_counts))
     if not single:
-        return _Plan(statistic, compute, n_pairable)
+        return plan(n_pairable)
     if all_items:
-        note = f"{plural(single, 'single-vote item')} only in chance agreement"
-        return _Plan(statistic, compute, votes.n_items, note)
-    return _Plan(statistic, compute, n_pairable, f"{plural(single, 'single-vote item')} left out")
+        return plan(votes.n_items, f"{plural(single, 'single-vote item')} only in chance agreement")
+    return plan(n_pairable, f"{plural(single, 'single-vote item')} left out")
 
 
 def _cohen_plan(votes: VoteMatrix, min_shared_items: int) -> _Plan:
-    tables = stats.pair_tables(votes, min_shared_items)
-    compute = partial(stats.cohen_kappa_mean_from_pairs, tables)
+    tables = pairs.pair_tables(votes, min_shared_items)
+    plan = partial(_Plan, "cohen_kappa_mean", pairs.CohenKappaMean(tables))
     if tables.n_pairs == 0:
         note = (
             f"no two annotators share {min_shared_items} or more items; "
             f"lower min_shared_items to average over sparser pairs"
         )
-        return _Plan("cohen_kappa_mean", compute, 0, note, warning=note)
-    undefined = int(np.isnan(stats.cohen_kappa_by_pair(tables)).sum())
+        return plan(0, note, warning=note)
+    undefined = int(np.isnan(pairs.cohen_kappa_by_pair(tables)).sum())
     note = (
         f"mean over {plural(tables.n_pairs - undefined, 'annotator pair')} sharing >= "
         f"{min_shared_items} items (median {np.median(tables.shared):g})"
     )
     if undefined:
         note += f"; left out {plural(undefined, 'pair')} that used one class only (0/0)"
-    return _Plan("cohen_kappa_mean", compute, tables.n_items, note)
+    return plan(tables.n_items, note)
 
 
 def _whole(value: object, name: str, minimum: int) -> None:
@@ -112,7 +123,12 @@ def _require_votes(votes: object) -> None:
 
 
 def _check(
-    votes: VoteMatrix, n_bootstrap: int, confidence: float, seed: int | None, min_shared: int
+    votes: VoteMatrix,
+    n_bootstrap: int,
+    confidence: float,
+    seed: int | None,
+    min_shared: int,
+    interval: str,
 ) -> None:
     _require_votes(votes)
     if not np.any(votes.votes_per_item >= 2):
@@ -130,6 +146,60 @@ def _check(
         or not (0.0 < confidence < 1.0)
     ):
         raise InputError(f"confidence must be between 0 and 1 (e.g. 0.95), not {confidence!r}")
+    if interval not in intervals.INTERVALS:
+        raise InputError(
+            f"interval must be one of {', '.join(intervals.INTERVALS)}, not {interval!r}"
+        )
+
+
+def _bootstrap(
+    plans: Sequence[_Plan], votes: VoteMatrix, n_bootstrap: int, seed: int | None
+) -> np.ndarray:
+    """Replicates (n_plans, n_bootstrap) of every statistic on one shared set of draws."""
+    replicates = np.full((len(plans), n_bootstrap), np.nan)
+    if n_bootstrap == 0:
+        return replicates
+    rows = [row for row, plan in enumerate(plans) if plan.n_items]
+    counted = {row: v for row in rows if isinstance(v := plans[row].value, stats.ItemSums)}
+    others = [row for row in rows if row not in counted]
+    joint = stats.joint_values(list(counted.values()), votes.label_counts) if counted else None
+    start = 0
+    for weights in intervals.bootstrap_weights(votes.n_items, n_bootstrap, seed):
+        block = slice(start, start + weights.shape[0])
+        for row, values in zip(counted, joint(weights) if joint else [], strict=True):
+            replicates[row, block] = values
+        for row in others:
+            replicates[row, block] = plans[row].value(weights)
+        start += weights.shape[0]
+    return replicates
+
+
+def _interval(
+    plan: _Plan, estimate: float, method: str, draws: np.ndarray, confidence: float
+) -> tuple[float, float, float, list[str]]:
+    """``(low, high, std_error, remarks)`` of one statistic by the chosen method."""
+    if method == "jackknife":
+        low, high, error, bias, skipped = intervals.jackknife_interval(
+            estimate, plan.value.leave_one_out(), confidence
+        )
+        skipped_text = plural(skipped, "leave-one-out value")
+        biased = not math.isnan(low) and abs(bias) > (high - low) / 2
+        symptom = (
+            f"the jackknife puts the small-sample bias at {bias:+.2g}, "
+            f"more than the interval's half-width"
+        )
+    else:
+        low, high, error, skipped = intervals.percentile_interval(draws, confidence)
+        skipped_text = f"{skipped} of {draws.shape[0]} bootstrap draws"
+        biased = not low <= estimate <= high and not math.isnan(low)
+        symptom = "the estimate lies outside its bootstrap interval, a sign of small-sample bias"
+    remarks = []
+    if skipped and plan.n_items:
+        remarks.append(f"{skipped_text} had nothing to compare")
+    if biased:
+        advice = "; raise min_shared_items" if plan.statistic == "cohen_kappa_mean" else ""
+        remarks.append(symptom + advice)
+    return low, high, error, remarks
 
 
 def _evaluate(
@@ -139,37 +209,25 @@ def _evaluate(
     confidence: float,
     seed: int | None,
     min_shared_items: int = 10,
+    interval: str = "auto",
 ) -> dict[str, AgreementResult]:
-    """Point estimates and one shared set of bootstrap draws for the named statistics.
+    """Point estimates and intervals for the named statistics, by one interval method.
 
-    The same seed gives the same draws whichever statistics are asked for, so a
-    statistic computed alone equals the one in :func:`agreement_report`.
+    The method depends on the votes and ``n_bootstrap`` only, and the same seed gives
+    the same draws whichever statistics are asked for, so a statistic computed alone
+    equals the one in :func:`agreement_report`.
     """
-    _check(votes, n_bootstrap, confidence, seed, min_shared_items)
+    _check(votes, n_bootstrap, confidence, seed, min_shared_items, interval)
+    method = intervals.interval_method(votes.votes_per_item, n_bootstrap, interval)
     plans = [_plan(votes, name, min_shared_items) for name in names]
     for plan in plans:
         if plan.warning:
             warnings.warn(f"{TITLES[plan.statistic]}: {plan.warning}", InputWarning, stacklevel=3)
-    ones = np.ones((1, votes.n_items))
-    estimates = [float(plan.compute(ones)[0]) for plan in plans]
-    replicates = np.full((len(plans), n_bootstrap), np.nan)
-    start = 0
-    for weights in stats.bootstrap_weights(votes.n_items, n_bootstrap, seed):
-        for row, plan in enumerate(plans):
-            if plan.n_items:
-                replicates[row, start : start + weights.shape[0]] = plan.compute(weights)
-        start += weights.shape[0]
+    estimates = [float(plan.value()[0]) for plan in plans]
+    draws = _bootstrap(plans, votes, n_bootstrap if method == "bootstrap" else 0, seed)
     results = {}
-    for plan, estimate, draws in zip(plans, estimates, replicates, strict=True):
-        low, high, error, skipped = stats.percentile_interval(draws, confidence)
-        remarks = [plan.note] if plan.note else []
-        if skipped and plan.n_items:
-            remarks.append(f"{skipped} of {n_bootstrap} bootstrap draws had nothing to compare")
-        if not low <= estimate <= high and not math.isnan(low):
-            remarks.append(
-                "the estimate lies outside its bootstrap interval, a sign of small-sample bias"
-                + ("; raise min_shared_items" if plan.statistic == "cohen_kappa_mean" else "")
-            )
+    for plan, estimate, replicates in zip(plans, estimates, draws, strict=True):
+        low, high, error, remarks = _interval(plan, estimate, method, replicates, confidence)
         results[plan.statistic] = AgreementResult(
             statistic=plan.statistic,
             estimate=estimate,
@@ -179,14 +237,20 @@ def _evaluate(
             std_error=error,
             n_bootstrap=int(n_bootstrap),
             confidence=float(confidence),
-            note="; ".join(remarks),
+            note="; ".join(([plan.note] if plan.note else []) + remarks),
+            interval=method,
         )
     return results
 
 
 # ------------------------------------------------------------------- public API
 def percent_agreement(
-    votes: VoteMatrix, *, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int | None = 0
+    votes: VoteMatrix,
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    interval: str = "auto",
 ) -> AgreementResult:
     """Share of agreeing vote pairs within an item, averaged over items with >= 2 votes.
 
@@ -199,17 +263,29 @@ def percent_agreement(
     n_bootstrap : int
         Bootstrap draws over items; 0 for no interval.
     confidence : float
-        Level of the percentile interval.
+        Level of the interval.
     seed : int or None
         Seed of the ``numpy.random.Generator``; the same seed gives the same interval.
+    interval : {"auto", "bootstrap", "jackknife"}
+        ``"bootstrap"``: percentile interval of ``n_bootstrap`` resamples of the items.
+        ``"jackknife"``: estimate +- z standard errors, the standard error from
+        leaving out one item at a time. ``"auto"`` bootstraps unless the data are so
+        large that ``n_bootstrap`` draws would take more than seconds (see
+        :func:`consensus.agreement.intervals.interval_method`); the result's
+        ``interval`` says which was used.
     """
-    return _evaluate(votes, ["percent_agreement"], n_bootstrap, confidence, seed)[
-        "percent_agreement"
-    ]
+    return _evaluate(
+        votes, ["percent_agreement"], n_bootstrap, confidence, seed, interval=interval
+    )["percent_agreement"]
 
 
 def fleiss_kappa(
-    votes: VoteMatrix, *, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int | None = 0
+    votes: VoteMatrix,
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    interval: str = "auto",
 ) -> AgreementResult:
     """Fleiss' kappa, in Gwet's (2014) form that allows a varying number of votes per item.
 
@@ -218,11 +294,18 @@ def fleiss_kappa(
     and ``statsmodels.stats.inter_rater.fleiss_kappa``. Parameters as
     :func:`percent_agreement`.
     """
-    return _evaluate(votes, ["fleiss_kappa"], n_bootstrap, confidence, seed)["fleiss_kappa"]
+    return _evaluate(votes, ["fleiss_kappa"], n_bootstrap, confidence, seed, interval=interval)[
+        "fleiss_kappa"
+    ]
 
 
 def krippendorff_alpha(
-    votes: VoteMatrix, *, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int | None = 0
+    votes: VoteMatrix,
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    interval: str = "auto",
 ) -> AgreementResult:
     """Krippendorff's alpha for nominal labels; missing votes allowed, single-vote items left out.
 
@@ -230,9 +313,9 @@ def krippendorff_alpha(
     that unanimous data gives 1 rather than an error. Parameters as
     :func:`percent_agreement`.
     """
-    return _evaluate(votes, ["krippendorff_alpha"], n_bootstrap, confidence, seed)[
-        "krippendorff_alpha"
-    ]
+    return _evaluate(
+        votes, ["krippendorff_alpha"], n_bootstrap, confidence, seed, interval=interval
+    )["krippendorff_alpha"]
 
 
 def cohen_kappa_mean(
@@ -242,6 +325,7 @@ def cohen_kappa_mean(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    interval: str = "auto",
 ) -> AgreementResult:
     """Unweighted mean of Cohen's kappa over annotator pairs (Light's kappa).
 
@@ -255,18 +339,23 @@ def cohen_kappa_mean(
 
     Other parameters as :func:`percent_agreement`. Each annotator contributes the first
     of repeated votes on an item. A pair whose kappa is 0/0 (both used one and the
-    same class on every shared item) is left out of the mean. The bootstrap keeps the
-    pairs chosen on the full data and drops, per draw, a pair none of whose shared
-    items was drawn. If no pair qualifies the estimate is NaN, with a warning and a
-    note saying so.
+    same class on every shared item) is left out of the mean. The bootstrap and the
+    jackknife keep the pairs chosen on the full data and drop, per draw or left-out
+    item, a pair with no shared item left. If no pair qualifies the estimate is NaN,
+    with a warning and a note saying so.
     """
-    return _evaluate(votes, ["cohen_kappa_mean"], n_bootstrap, confidence, seed, min_shared_items)[
-        "cohen_kappa_mean"
-    ]
+    return _evaluate(
+        votes, ["cohen_kappa_mean"], n_bootstrap, confidence, seed, min_shared_items, interval
+    )["cohen_kappa_mean"]
 
 
 def gwet_ac1(
-    votes: VoteMatrix, *, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int | None = 0
+    votes: VoteMatrix,
+    *,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    interval: str = "auto",
 ) -> AgreementResult:
     """Gwet's AC1 (Gwet 2008), stable where kappa collapses on a very common class.
 
@@ -274,7 +363,9 @@ def gwet_ac1(
     ``votes.classes``, voted for or not (declare the label set to fix ``K``).
     Parameters as :func:`percent_agreement`.
     """
-    return _evaluate(votes, ["gwet_ac1"], n_bootstrap, confidence, seed)["gwet_ac1"]
+    return _evaluate(votes, ["gwet_ac1"], n_bootstrap, confidence, seed, interval=interval)[
+        "gwet_ac1"
+    ]
 
 
 def annotator_agreement(votes: VoteMatrix) -> pd.DataFrame:
@@ -319,17 +410,26 @@ def agreement_report(
     confidence: float = 0.95,
     seed: int | None = 0,
     min_shared_items: int = 10,
+    interval: str = "auto",
 ) -> AgreementReport:
     """All five statistics on one set of bootstrap draws, and the per-annotator table.
 
     Each entry of ``results`` equals what the single-statistic function returns with the
     same arguments. Parameters as :func:`percent_agreement` and :func:`cohen_kappa_mean`.
     """
-    results = _evaluate(votes, STATISTICS, n_bootstrap, confidence, seed, min_shared_items)
+    results = _evaluate(
+        votes, STATISTICS, n_bootstrap, confidence, seed, min_shared_items, interval
+    )
+    switched = interval == "auto" and results[STATISTICS[0]].interval == "jackknife"
     return AgreementReport(
         results=results,
         annotators=annotator_agreement(votes),
         n_items=votes.n_items,
         n_annotators=votes.n_annotators,
         n_votes=votes.n_votes,
+        interval_note=(
+            f"in place of {n_bootstrap} bootstrap draws, too slow on this many items"
+            if switched
+            else ""
+        ),
     )

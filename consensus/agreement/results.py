@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..report.text import json_ready
+from .intervals import normal_quantile
 
 #: Statistic keys, in report and JSON order.
 STATISTICS: tuple[str, ...] = (
@@ -34,7 +35,7 @@ TITLES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class AgreementResult:
-    """One agreement statistic with its bootstrap interval.
+    """One agreement statistic with its interval.
 
     Attributes
     ----------
@@ -44,17 +45,21 @@ class AgreementResult:
         The statistic on all the data. NaN only when it cannot be computed at all,
         and then ``note`` says why.
     ci_low, ci_high : float
-        Percentile bootstrap interval at ``confidence``, resampling items with
-        replacement. NaN when ``n_bootstrap`` is 0.
+        Interval at ``confidence`` over items, by the method in ``interval``. NaN when
+        ``n_bootstrap`` is 0.
     n_items : int
         Items that enter the statistic (see the notes in :mod:`consensus.agreement`).
     std_error : float
-        Standard deviation of the bootstrap replicates.
+        Standard deviation of the bootstrap replicates, or the jackknife standard error.
     n_bootstrap : int
-        Bootstrap draws requested.
+        Bootstrap draws requested (0: no interval).
     confidence : float
     note : str
         What the reader needs to interpret this value, e.g. which pairs were averaged.
+    interval : str
+        ``"bootstrap"`` (percentile interval of ``n_bootstrap`` item resamples),
+        ``"jackknife"`` (estimate +- z delete-one jackknife standard errors, used
+        for data too large to bootstrap in seconds) or ``"none"``.
     """
 
     statistic: str
@@ -66,6 +71,7 @@ class AgreementResult:
     n_bootstrap: int
     confidence: float
     note: str = ""
+    interval: str = "bootstrap"
 
     @property
     def title(self) -> str:
@@ -86,17 +92,22 @@ class AgreementResult:
         elif math.isnan(self.ci_low):
             interval = "no interval"
         else:
-            interval = f"{self.confidence:.0%} CI {self.interval_text()}"
+            method = " (jackknife)" if self.interval == "jackknife" else ""
+            interval = f"{self.confidence:.0%} CI {self.interval_text()}{method}"
         text = f"{self.title}: {self.estimate_text()}, {interval}, {self.n_items} items"
         return f"{text}; {self.note}" if self.note else text
 
-    def to_dict(self) -> dict[str, float | int | None]:
-        """``{"estimate", "ci_low", "ci_high", "n_items"}``; NaN as None so it is valid JSON."""
+    def to_dict(self) -> dict[str, float | int | str | None]:
+        """``{"estimate", "ci_low", "ci_high", "n_items", "interval"}``; NaN as None (JSON).
+
+        ``interval`` is ``"bootstrap"``, ``"jackknife"`` or None without an interval.
+        """
         return {
             "estimate": json_ready(self.estimate),
             "ci_low": json_ready(self.ci_low),
             "ci_high": json_ready(self.ci_high),
             "n_items": int(self.n_items),
+            "interval": None if self.interval == "none" else self.interval,
         }
 
 
@@ -112,6 +123,9 @@ class AgreementReport:
         :func:`annotator_agreement`.
     n_items, n_annotators, n_votes : int
         Size of the votes the report describes.
+    interval_note : str
+        Why the intervals are not what was asked for, e.g. the jackknife in place of
+        bootstrap draws too slow on this many items; empty otherwise.
     """
 
     results: dict[str, AgreementResult]
@@ -119,16 +133,21 @@ class AgreementReport:
     n_items: int
     n_annotators: int
     n_votes: int
+    interval_note: str = ""
 
     def summary(self) -> str:
         """A readable table: one row per statistic, its notes, then per-annotator agreement."""
         first = next(iter(self.results.values()))
         level = f"{first.confidence:.0%} CI"
-        method = (
-            f"{level}: percentile bootstrap over items, {first.n_bootstrap} draws"
-            if first.n_bootstrap
-            else "no intervals: n_bootstrap=0"
-        )
+        if first.interval == "jackknife":
+            z = normal_quantile(first.confidence)
+            method = f"{level}: estimate ± {z:.2f} SE, delete-one jackknife over items"
+        elif first.n_bootstrap:
+            method = f"{level}: percentile bootstrap over items, {first.n_bootstrap} draws"
+        else:
+            method = "no intervals: n_bootstrap=0"
+        if self.interval_note:
+            method += f"; {self.interval_note}"
         lines = [
             f"Agreement over {self.n_items} items, {self.n_annotators} annotators, "
             f"{self.n_votes} votes ({method})",
@@ -150,6 +169,6 @@ class AgreementReport:
             )
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, dict[str, float | int | None]]:
+    def to_dict(self) -> dict[str, dict[str, float | int | str | None]]:
         """The JSON form: one object per statistic, in :data:`STATISTICS` order."""
         return {name: result.to_dict() for name, result in self.results.items()}

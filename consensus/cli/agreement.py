@@ -18,11 +18,16 @@ from .options import (
 
 
 @click.command()
-@click.argument("votes", type=click.Path(dir_okay=False))
+@click.argument("votes", type=click.Path())
 @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
               show_default=True, help="Bootstrap resamples of the items for the intervals.")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
-              help="Level of the bootstrap intervals.")
+              help="Level of the intervals.")
+@click.option("--interval", type=click.Choice(["auto", "bootstrap", "jackknife"]), default="auto",
+              show_default=True,
+              help="Percentile bootstrap over items, or the delete-one jackknife (one pass; as "
+                   "good with many items). auto: the bootstrap while it costs seconds, else "
+                   "the jackknife; the output says which.")
 @seed_option("Seed of the bootstrap.")
 @click.option("--min-shared-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Annotator pairs sharing fewer items are left out of the mean Cohen's kappa.")
@@ -30,7 +35,7 @@ from .options import (
 @json_option
 @vote_options
 @reports_errors
-def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
+def agreement(votes: str, n_bootstrap: int, confidence: float, interval: str, seed: int,
               min_shared_items: int, output: str | None, as_json: bool, **opts: Any) -> None:
     """Inter-annotator agreement: percent, Fleiss, Krippendorff, Cohen, Gwet, with intervals.
 
@@ -42,5 +47,5 @@ def agreement(votes: str, n_bootstrap: int, confidence: float, seed: int,
 
     matrix = load_votes(votes, opts)
     result = agreement_report(matrix, n_bootstrap=n_bootstrap, confidence=confidence,
-                              seed=seed, min_shared_items=min_shared_items)
+                              seed=seed, min_shared_items=min_shared_items, interval=interval)
     report_result(result, result.annotators, output, as_json)
