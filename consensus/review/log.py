@@ -46,7 +46,7 @@ SELECT c.correction_id, c.applied_at, c.queue_id AS queue, c.item, c.role, c.rev
        v.verdict, v.lead, v.lead_label, v.comment AS lead_comment, v.decided_at,
        CASE WHEN v.verdict = 'overturn' THEN 'overturned'
             WHEN cur.correction_id IS NULL THEN 'superseded' ELSE 'current' END AS status,
-       c.taxonomy
+       c.taxonomy, c.taxonomy_version
 FROM corrections AS c
 JOIN applications AS a ON a.file_sha256 = c.file_sha256
 LEFT JOIN verdicts AS v ON v.correction_id = c.correction_id
@@ -61,6 +61,11 @@ WHERE c.role = 'reviewer'
   AND NOT EXISTS (SELECT 1 FROM verdicts AS v WHERE v.correction_id = c.correction_id)
 ORDER BY c.reviewer, c.correction_id
 """
+
+
+def _version_text(version: str | None) -> str:
+    """``taxonomy version 'v2'``, or ``no taxonomy version`` for None."""
+    return "no taxonomy version" if version is None else f"taxonomy version {version!r}"
 
 
 class ReviewLog:
@@ -101,7 +106,8 @@ class ReviewLog:
 
     # ------------------------------------------------------------------ writing
     def register_queue(self, queue_frame: pd.DataFrame, classes: Sequence[Any],
-                       source: str | os.PathLike[str]) -> str:
+                       source: str | os.PathLike[str],
+                       taxonomy_version: str | None = None) -> str:
         """Record an exported queue: its items, their consensus and the label set in force.
 
         Parameters
@@ -113,11 +119,21 @@ class ReviewLog:
             The labels a correction may use (``votes.classes``).
         source : path-like
             The votes the queue was built from, kept for the record.
+        taxonomy_version : str, optional
+            The name of the taxonomy version ``classes`` belong to (``"v2"`` of a
+            taxonomy file); None when the project has no versioned taxonomy. Every
+            correction made from the queue is recorded with it.
 
         Returns
         -------
         str
             The queue id. Registering the same queue again changes nothing.
+
+        Raises
+        ------
+        InputError
+            The queue is registered already with other items or another taxonomy
+            version (a queue keeps the version it was exported under).
         """
         for name in ("item", "consensus"):
             if name not in queue_frame.columns:
@@ -131,6 +147,11 @@ class ReviewLog:
         taxonomy = [str(c) for c in classes]
         if len(taxonomy) < 2 or len(set(taxonomy)) < len(taxonomy):
             raise InputError(f"classes must be at least two distinct labels, not {taxonomy}")
+        if taxonomy_version is not None and (
+                not isinstance(taxonomy_version, str) or not taxonomy_version.strip()):
+            raise InputError(f"taxonomy_version must be a version name (text) or None, not "
+                             f"{taxonomy_version!r}")
+        version = taxonomy_version.strip() if taxonomy_version is not None else None
         queue_id = self._queue_id(queue_frame)
         consensus = [cell(c) for c in queue_frame["consensus"]]
         with immediate(self._conn) as conn:
@@ -140,9 +161,19 @@ class ReviewLog:
                 if known != set(items):
                     raise InputError(f"{self.path}: queue {queue_id!r} is already registered "
                                      f"with other items; give the new queue its own id")
+                (registered,) = conn.execute(
+                    "SELECT taxonomy_version FROM queues WHERE queue_id = ?",
+                    (queue_id,)).fetchone()
+                if registered != version:
+                    raise InputError(
+                        f"{self.path}: queue {queue_id!r} is already registered under "
+                        f"{_version_text(registered)}, not {_version_text(version)}; a queue "
+                        f"keeps the taxonomy version it was exported under: give the new "
+                        f"queue its own id")
                 return queue_id
-            conn.execute("INSERT INTO queues VALUES (?, ?, ?, ?)",
-                         (queue_id, utc_now(), str(source), json.dumps(taxonomy)))
+            conn.execute("INSERT INTO queues (queue_id, created_at, source, taxonomy, "
+                         "taxonomy_version) VALUES (?, ?, ?, ?, ?)",
+                         (queue_id, utc_now(), str(source), json.dumps(taxonomy), version))
             conn.executemany("INSERT INTO queue_items VALUES (?, ?, ?)",
                              [(queue_id, i, c) for i, c in zip(items, consensus, strict=True)])
         return queue_id
@@ -237,11 +268,14 @@ class ReviewLog:
                progress: ApplyProgress | None) -> None:
         """Insert a checked plan, in batches, inside the caller's transaction."""
         conn = self._conn
-        insert = "INSERT INTO corrections VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        # columns by name: a migrated log has them in the same order, but say so anyway
+        insert = ("INSERT INTO corrections (applied_at, queue_id, item, reviewer, role, "
+                  "old_label, new_label, comment, file_sha256, file_line, taxonomy, "
+                  "taxonomy_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
         def values(c: NewCorrection, who: str) -> tuple[Any, ...]:
             return (now, c.queue_id, c.item, c.reviewer, who, c.old_label, c.new_label,
-                    c.comment, digest, c.line, c.taxonomy)
+                    c.comment, digest, c.line, c.taxonomy, c.taxonomy_version)
 
         if role == "reviewer":
             rows = [values(c, "reviewer") for c in plan.corrections]
@@ -285,6 +319,8 @@ class ReviewLog:
 
         ``status`` is ``current`` (the item's accepted label now), ``superseded``
         (a later correction replaced it) or ``overturned`` (a lead rejected it).
+        ``taxonomy`` (the label set, JSON) and ``taxonomy_version`` (its name, None
+        without a versioned taxonomy) are those in force in the correction's queue.
         ``item`` keeps one item's corrections.
         """
         query = _HISTORY + ("WHERE c.item = ? " if item is not None else "")

@@ -30,7 +30,11 @@ _CHUNK = 900
 
 @dataclass(frozen=True)
 class NewCorrection:
-    """A correction to insert: a reviewer's, or the label a lead sets when overturning."""
+    """A correction to insert: a reviewer's, or the label a lead sets when overturning.
+
+    ``taxonomy`` (the label set, JSON) and ``taxonomy_version`` (its name, None
+    without a versioned taxonomy) are those of the correction's queue.
+    """
 
     line: int
     queue_id: str
@@ -40,6 +44,7 @@ class NewCorrection:
     new_label: str
     comment: str | None
     taxonomy: str
+    taxonomy_version: str | None
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,14 @@ def reviewer_plan(conn: sqlite3.Connection, frame: pd.DataFrame, *, applied_by: 
     who, comments = _rows(frame, cols, "reviewer"), _rows(frame, cols, "comment")
     plan, problems = Plan(len(frame)), Problems(source, first_line)
     wanted = sorted({q for q, lab in zip(queues, labels, strict=True) if lab and q})
-    known = dict(conn.execute(
-        f"SELECT queue_id, taxonomy FROM queues WHERE queue_id IN ({','.join('?' * len(wanted))})",
-        wanted)) if wanted else {}
+    known: dict[str, tuple[str, str | None]] = {
+        queue_id: (taxonomy, version) for queue_id, taxonomy, version in conn.execute(
+            f"SELECT queue_id, taxonomy, taxonomy_version FROM queues "
+            f"WHERE queue_id IN ({','.join('?' * len(wanted))})", wanted)} if wanted else {}
     queue_items = {q: dict(conn.execute(
         "SELECT item, consensus FROM queue_items WHERE queue_id = ?", (q,))) for q in known}
     item_names = {q: lookup(found) for q, found in queue_items.items()}
-    label_names = {q: lookup(json.loads(tax)) for q, tax in known.items()}
+    label_names = {q: lookup(json.loads(tax)) for q, (tax, _) in known.items()}
     current = current_labels(conn)
     first_seen: dict[str, int] = {}
     for pos, (queue, raw_item, raw_label) in enumerate(zip(queues, items, labels, strict=True)):
@@ -170,7 +176,7 @@ def reviewer_plan(conn: sqlite3.Connection, frame: pd.DataFrame, *, applied_by: 
         label = label_names[queue].get(raw_label)
         if label is None:
             problems.add(pos, f"label {raw_label!r} is not one of "
-                              f"{', '.join(json.loads(known[queue]))}")
+                              f"{', '.join(json.loads(known[queue][0]))}")
             continue
         if item in first_seen:
             problems.add(pos, f"item {item!r} is corrected again (first on "
@@ -183,7 +189,7 @@ def reviewer_plan(conn: sqlite3.Connection, frame: pd.DataFrame, *, applied_by: 
             continue
         plan.corrections.append(NewCorrection(
             problems.line(pos), queue, item, (who[pos] or applied_by).strip(), old, label,
-            comments[pos], known[queue]))
+            comments[pos], *known[queue]))
     problems.raise_if_any()
     return plan
 
@@ -205,8 +211,9 @@ def lead_plan(conn: sqlite3.Connection, frame: pd.DataFrame, *, applied_by: str,
     plan, problems = Plan(len(frame)), Problems(source, first_line)
     numbers = {pos: int(i.strip()) for pos, i in enumerate(ids)
                if i is not None and i.strip().isdigit() and i.strip().isascii()}
-    corrections = _fetch(conn, "SELECT correction_id, queue_id, item, role, new_label, taxonomy "
-                         "FROM corrections WHERE correction_id IN ({})", set(numbers.values()))
+    corrections = _fetch(conn, "SELECT correction_id, queue_id, item, role, new_label, taxonomy, "
+                         "taxonomy_version FROM corrections WHERE correction_id IN ({})",
+                         set(numbers.values()))
     decided = _fetch(conn, "SELECT correction_id, verdict, lead, decided_at FROM verdicts "
                      "WHERE correction_id IN ({})", set(numbers.values()))
     current = current_labels(conn)
@@ -223,7 +230,7 @@ def lead_plan(conn: sqlite3.Connection, frame: pd.DataFrame, *, applied_by: str,
         if number not in corrections:
             problems.add(pos, f"correction {number} is not in {log_name}")
             continue
-        _, queue, item, role, new_label, taxonomy = corrections[number]
+        _, queue, item, role, new_label, taxonomy, version = corrections[number]
         verdict = (raw_verdict or "").strip().lower()
         if role != "reviewer":
             problems.add(pos, f"correction {number} is a lead's own label; only reviewers' "
@@ -256,8 +263,9 @@ def lead_plan(conn: sqlite3.Connection, frame: pd.DataFrame, *, applied_by: str,
         else:
             first_seen[number] = pos
             old = current.get(item)
+            # the lead's label belongs to the queue of the correction it overturns
             replacement = NewCorrection(problems.line(pos), queue, item, applied_by, old, label,
-                                        comments[pos], taxonomy)
+                                        comments[pos], taxonomy, version)
             current[item] = label
             plan.verdicts.append(NewVerdict(problems.line(pos), number, "overturn", label,
                                             comments[pos], replacement))

@@ -9,16 +9,24 @@ process killed mid-write leaves the log as it was before the transaction.
 Tables (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`):
 
 - ``queues``: one row per exported queue (``queue_id`` is a digest of its content),
-  when, from which votes, and the label set in force (``taxonomy``, JSON).
+  when, from which votes, the label set in force (``taxonomy``, JSON) and the name
+  of the taxonomy version it belongs to (``taxonomy_version``; NULL when the
+  project has no versioned taxonomy).
 - ``queue_items``: the items of each queue with their consensus label at export.
 - ``applications``: one row per applied file, keyed by its SHA-256, so a file is
   applied once; who applied it and what it did.
 - ``corrections``: one row per changed label (reviewers', and leads' when they
   overturn one), with the label before and after, the file and line it came from
-  and the taxonomy in force; ``UNIQUE (file_sha256, file_line)``.
+  and the taxonomy in force with its version name, copied from the queue;
+  ``UNIQUE (file_sha256, file_line)``.
 - ``verdicts``: a lead's ``accept`` or ``overturn`` of a reviewer's correction, at
   most one per correction; an overturn points to the lead's own correction.
 - view ``current_labels``: per item, the latest correction not overturned.
+
+An older log is migrated in place when opened (:data:`MIGRATIONS`), in one
+``BEGIN IMMEDIATE`` transaction with the version bump, so two processes opening
+it at once migrate it once. Columns are only ever added at the end of a table,
+so a migrated log has the columns of a new one, in the same order.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from pathlib import Path
 from ..exceptions import InputError
 
 #: Bumped whenever the tables change; a log written by a newer version is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: How long a writer waits for another to finish before giving up, in seconds.
 BUSY_TIMEOUT_S = 30.0
@@ -46,7 +54,8 @@ _TABLES = (
         queue_id    TEXT PRIMARY KEY,
         created_at  TEXT NOT NULL,
         source      TEXT NOT NULL,
-        taxonomy    TEXT NOT NULL
+        taxonomy    TEXT NOT NULL,
+        taxonomy_version TEXT
     )""",
     """CREATE TABLE queue_items (
         queue_id    TEXT NOT NULL REFERENCES queues (queue_id),
@@ -78,6 +87,7 @@ _TABLES = (
         file_sha256   TEXT NOT NULL REFERENCES applications (file_sha256),
         file_line     INTEGER NOT NULL,
         taxonomy      TEXT NOT NULL,
+        taxonomy_version TEXT,
         UNIQUE (file_sha256, file_line)
     )""",
     """CREATE TABLE verdicts (
@@ -105,6 +115,13 @@ _TABLES = (
                                 AND v.verdict = 'overturn')
         ) WHERE r = 1""",
 )
+
+
+#: What brings a log from version ``v`` to ``v + 1``; the end state equals ``_TABLES``.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE queues ADD COLUMN taxonomy_version TEXT",
+        "ALTER TABLE corrections ADD COLUMN taxonomy_version TEXT"),
+}
 
 
 def _append_only_triggers() -> list[str]:
@@ -189,11 +206,16 @@ def connect(path: str | os.PathLike[str], *, create: bool) -> sqlite3.Connection
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the tables in an empty database; check the version of an existing log."""
+    """Create the tables in an empty database, migrate an older log, refuse a newer one.
+
+    Everything happens in one ``BEGIN IMMEDIATE`` transaction, and the version is read
+    again inside it: a second process that waited for the first sees the work done.
+    ALTER TABLE keeps the append-only triggers, which fire on rows, not columns.
+    """
     if _version(conn) == SCHEMA_VERSION:
         return
     with immediate(conn):
-        version = _version(conn)  # another process may have created it meanwhile
+        version = _version(conn)  # another process may have made or migrated it meanwhile
         if version == SCHEMA_VERSION:
             return
         if version > SCHEMA_VERSION:
@@ -201,6 +223,12 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path}: the review log has schema version {version}, newer than this "
                 f"version of consensus understands ({SCHEMA_VERSION}); upgrade consensus"
             )
+        if version > 0:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
         others = [row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")]
         if others:
