@@ -18,6 +18,7 @@ from .calibration import calibration
 from .flags import confusions, flag
 from .gold import score, vet
 from .options import show_warning
+from .predict import predict
 from .review import review
 
 
@@ -34,8 +35,8 @@ def cli() -> None:
     """
 
 
-for command in (aggregate, score, vet, agreement, calibration, flag, confusions, review, budget,
-                next_pass):
+for command in (aggregate, predict, score, vet, agreement, calibration, flag, confusions, review,
+                budget, next_pass):
     cli.add_command(command)
 
 

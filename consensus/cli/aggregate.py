@@ -47,6 +47,17 @@ from .options import (
               help="Report the model's posteriors as they are. Without gold calibration the "
                    "confidence is otherwise computed leaving each item out of its annotators' "
                    "confusion estimates and discounted for correlated votes.")
+@click.option("--save-model", default=None, metavar="FILE",
+              help="Write the fitted model (a .cmodel file) for `consensus predict` and "
+                   "--init-model.")
+@click.option("--init-model", default=None, metavar="FILE",
+              help="Start EM from a saved model's confusion matrices (a warm start); with "
+                   "--method auto, the method it was fitted with. The votes are read with its "
+                   "label set unless --labels is given.")
+@click.option("--history-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              metavar="W",
+              help="With --init-model: each annotator it knew keeps its saved confusion "
+                   "matrix as a prior worth this many votes (0: a starting point only).")
 @to_option("the labels")
 @json_option
 @vote_options
@@ -54,6 +65,7 @@ from .options import (
 def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, predictions_path: str | None,
               reviews_path: str | None, folds: int, seed: int, raw_confidence: bool,
+              save_model: str | None, init_model: str | None, history_weight: float,
               destination: str, as_json: bool, **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
@@ -62,25 +74,38 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
       consensus aggregate examples/data/sentiment_votes.csv -o labels.csv \\
           --annotators-out annotators.csv --gold golden_sets/sentiment_gold.csv
       consensus aggregate export.json --to label-studio -o consensus_tasks.json
+      consensus aggregate today.csv -o labels.csv --init-model yesterday.cmodel \\
+          --save-model today.cmodel
     """
     from ..data.predictions import read_predictions
     from ..data.writers import write_table
+    from ..models.persist import check_savable, load_model
     from ..workflows.aggregation import aggregate as run
+    from ..workflows.predict import save_result
+    from .predict import read_for_model
 
     items_on_stdout = output in (None, "-")
     if as_json and items_on_stdout:
         raise BadInput("--json prints the summary on stdout; give -o FILE for the labels")
     if destination != "table" and items_on_stdout:
         raise BadInput(f"--to {destination} writes a file to import; give -o FILE")
+    if history_weight and not init_model:
+        raise BadInput("--history-weight needs --init-model FILE, the model whose confusion "
+                       "matrices it keeps")
     params = model_params(opts)
+    if save_model:
+        check_savable(params["method"])
     control, question = opts.get("control"), opts.get("question")
-    matrix = load_votes(votes, opts)
+    init = load_model(init_model) if init_model else None
+    declared = init is not None and not opts["labels"] and not opts["gold_from_source"]
+    matrix = read_for_model(votes, init, opts) if declared else load_votes(votes, opts)
     gold = load_gold(gold_path, matrix)
     predictions = read_predictions(predictions_path, matrix) if predictions_path else None
     reviews = load_reviews(reviews_path) if reviews_path else None
     progress = progress_printer(params["method"])
     result = run(matrix, gold=gold, predictions=predictions, reviews=reviews, n_folds=folds,
-                 seed=seed, honest_confidence=not raw_confidence, progress=progress, **params)
+                 seed=seed, honest_confidence=not raw_confidence, init=init,
+                 history_weight=history_weight, progress=progress, **params)
     if progress is not None:
         progress.close()
     if destination == "table":
@@ -95,7 +120,38 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
         write_table(result.annotators, annotators_out)
     if confusion_out:
         write_table(result.confusion, confusion_out)
+    if save_model:
+        save_result(result, save_model)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        info = result.to_dict()
+        if init is not None:
+            info["init_model"] = warm_start_dict(result, init)
+        if save_model:
+            info["saved_model"] = save_model
+        click.echo(json.dumps(info, indent=2))
     else:
-        click.echo(result.summary(), err=items_on_stdout)
+        lines = [result.summary()]
+        if init is not None:
+            lines.append(warm_start_line(warm_start_dict(result, init)))
+        if save_model:
+            lines.append(f"model saved to {save_model}")
+        click.echo("\n".join(lines), err=items_on_stdout)
+
+
+def warm_start_dict(result: Any, init: Any) -> dict[str, Any]:
+    """Where the fit started: the model file, and how many annotators it knew."""
+    from ..models.persist import positions
+
+    known = positions(init.model.annotator_ids_, result.votes.annotator_ids) >= 0
+    return {"file": init.source, "method": init.chosen_method, "created": init.header["created"],
+            "known_annotators": int(known.sum()), "new_annotators": int((~known).sum()),
+            "history_weight": result.history_weight}
+
+
+def warm_start_line(info: dict[str, Any]) -> str:
+    weight = info["history_weight"]
+    kept = (f"its confusion matrices kept as a prior worth {weight:g} votes per annotator"
+            if weight else "a starting point only (history weight 0)")
+    return (f"started from {info['file']} ({info['method']}, fitted {info['created']}): "
+            f"{info['known_annotators']:,} annotators known, {info['new_annotators']:,} new; "
+            f"{kept}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from ..data.gold import gold_per_item
 from ..data.votes import VoteMatrix
 from ..exceptions import ConvergenceWarning, InputError, InputWarning, NotFittedError
 from . import em
+
+if TYPE_CHECKING:
+    from .persist import WarmStart
 
 ProgressCallback = Callable[[int, float], None]
 
@@ -42,6 +45,9 @@ class EMParameters:
     hyper: np.ndarray | None = None
     #: Dirichlet concentration of each confusion row (A, K, L), for Bayesian models.
     concentration: np.ndarray | None = None
+    #: Pseudo-counts (A, K, L) every M-step adds to the expected counts: an earlier
+    #: model's confusion matrices kept as a prior (see :meth:`EMAggregator.start_from`).
+    history: np.ndarray | None = None
 
 
 def vote_shares(votes: VoteMatrix, dtype: type = np.float64) -> np.ndarray:
@@ -134,7 +140,9 @@ class Aggregator:
         return f"{type(self).__name__}({args})"
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "posteriors_"):
+        # params_, not posteriors_: a model read from a file knows its parameters but
+        # keeps no training items (consensus.models.persist).
+        if not hasattr(self, "params_"):
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(votes) first"
             )
@@ -218,7 +226,8 @@ class Aggregator:
 class EMAggregator(Aggregator):
     """EM over the vote matrix; subclasses supply the M-step.
 
-    The loop: soft majority vote → M-step, then (E-step, M-step) until the
+    The loop: soft majority vote (or an earlier model's posteriors, see
+    :meth:`start_from`) → M-step, then (E-step, M-step) until the
     log-likelihood per vote changes by less than ``tol``, then one final E-step
     so the stored posteriors are those of the stored parameters.
     """
@@ -277,9 +286,44 @@ class EMAggregator(Aggregator):
         posteriors: np.ndarray,
         previous: EMParameters | None = None,
     ) -> EMParameters:
-        """M-step: sufficient statistics of class-major posteriors, then parameters."""
+        """M-step: sufficient statistics of class-major posteriors, then parameters.
+
+        ``previous.history`` (a warm start's prior) is added to the expected counts and
+        carried on to the next M-step.
+        """
         stats = em.confusion_statistics(votes.item_annotator_label, posteriors, votes.n_classes)
-        return self._m_step(stats, em.class_totals(posteriors), previous)
+        history = None if previous is None else previous.history
+        if history is not None:
+            stats = stats + history
+        params = self._m_step(stats, em.class_totals(posteriors), previous)
+        return params if history is None else replace(params, history=history)
+
+    def start_from(self, model: Aggregator, history_weight: float = 0.0) -> EMAggregator:
+        """Make the next ``fit`` start from a fitted model instead of the vote shares.
+
+        The first E-step uses ``model``'s confusion matrices and priors (annotators
+        matched by id, those it never saw given its population prior, see
+        :func:`consensus.models.persist.with_annotators`), and a pooled model also
+        starts from its crowd prior. With ``history_weight`` W > 0 each annotator
+        ``model`` knew keeps its confusion matrix as a prior worth W votes in every
+        M-step (spread over true classes by ``model``'s class priors); with 0 it is a
+        starting point only, and EM ends at a fixed point of these votes alone.
+        Returns ``self``. Not a constructor parameter: cloning forgets it.
+        """
+        from .persist import check_warm_start
+
+        check_warm_start(self, history_weight)
+        self._start = (model, float(history_weight))
+        return self
+
+    def _warm_start(self, votes: VoteMatrix) -> WarmStart | None:
+        """The start :meth:`start_from` asked for, made for ``votes`` (once), or None."""
+        start = self.__dict__.pop("_start", None)
+        if start is None:
+            return None
+        from .persist import warm_start
+
+        return warm_start(start[0], votes, start[1], self)
 
     def fit(
         self, votes: VoteMatrix, gold: Any = None, *, progress: ProgressCallback | None = None
@@ -297,10 +341,14 @@ class EMAggregator(Aggregator):
         self._validate()
         gold_codes = gold_per_item(votes, gold)
         posteriors = self._initial_posteriors(votes)
-        posteriors = em.clamp_to_gold(posteriors, gold_codes, class_major=True)
-        params = self._parameters(votes, posteriors)
         anchored = gold_codes is not None and bool((gold_codes >= 0).any())
-        if votes.votes_per_item.max(initial=0) <= 1 and not anchored:
+        single = votes.votes_per_item.max(initial=0) <= 1 and not anchored
+        warm = self._warm_start(votes)
+        if warm is not None and not single:  # single votes: each keeps its vote (below)
+            posteriors = np.ascontiguousarray(warm.posteriors.T, dtype=posteriors.dtype)
+        posteriors = em.clamp_to_gold(posteriors, gold_codes, class_major=True)
+        params = self._parameters(votes, posteriors, None if warm is None else warm.previous)
+        if single:
             return self._fit_single_votes(votes, params, posteriors, gold_codes)
         previous = None
         change = np.inf

@@ -229,3 +229,14 @@ def normalize_confusion(stats: np.ndarray, smoothing: float) -> np.ndarray:
     total = floored.sum(axis=-1, keepdims=True)
     uniform = np.broadcast_to(used / np.maximum(used.sum(axis=-1, keepdims=True), 1), floored.shape)
     return np.where(total > 0, floored / np.where(total > 0, total, 1.0), uniform)
+
+
+def history_counts(confusion: np.ndarray, class_priors: np.ndarray, weight: float) -> np.ndarray:
+    """Pseudo-counts (A, K, L) worth ``weight`` votes per annotator, as their confusion says.
+
+    An annotator's ``weight`` earlier votes are spread over true classes by
+    ``class_priors`` (K,) and over given labels by their confusion rows (A, K, L):
+    the expected counts that many votes would have added. A warm start adds them to
+    every M-step, so an annotator's history weighs like ``weight`` more votes.
+    """
+    return weight * class_priors[None, :, None] * confusion

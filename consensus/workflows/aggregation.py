@@ -19,7 +19,7 @@ from ..data.predictions import Predictions
 from ..data.votes import VoteMatrix
 from ..exceptions import InputError
 from ..models import DEFAULT_METHOD, make_model
-from ..models.base import Aggregator, ProgressCallback
+from ..models.base import Aggregator, EMAggregator, ProgressCallback
 from ..models.em import clamp_to_gold
 from ..quality.calibration import CalibrationReport, calibrate_held_out, with_confidence
 from ..quality.crossval import (
@@ -31,6 +31,7 @@ from ..quality.crossval import (
 )
 from ..quality.overdispersion import VoteCorrelation, fit_vote_correlation
 from ..report import tables
+from ..wording import option
 
 #: A crowd this sure of a label on its own keeps it, whatever a model's predictions say:
 #: the model is evidence, weighed like an annotator, but never outvotes a confident crowd.
@@ -76,6 +77,9 @@ class AggregateResult:
     crowd_posteriors : ndarray (n_items, K) or None
         With predictions: the posteriors from the crowd's votes alone, at the fitted
         parameters, to tell what the model changed.
+    init : SavedModel, Aggregator or None
+        The fitted model the fit started from (a warm start), and ``history_weight``,
+        the votes its confusion matrices were worth as a prior.
     """
 
     votes: VoteMatrix
@@ -91,6 +95,8 @@ class AggregateResult:
     predictions: Predictions | None = None
     crowd_posteriors: np.ndarray | None = None
     model_annotator: str | None = None
+    init: Any = None
+    history_weight: float = 0.0
 
     @cached_property
     def overruled(self) -> np.ndarray:
@@ -216,6 +222,8 @@ def aggregate(
     honest_confidence: bool = True,
     reviews: Any = None,
     predictions: Predictions | None = None,
+    init: Any = None,
+    history_weight: float = 0.0,
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -246,10 +254,33 @@ def aggregate(
         fitted jointly as one more annotator with its own confusion matrix, so its
         reliability is learned from the data. Where the crowd alone is at least
         :data:`CONFIDENT_CROWD` sure of another label, the crowd's label stands.
+    init : SavedModel or fitted Aggregator, optional
+        Start EM from this model (:meth:`~consensus.models.EMAggregator.start_from`):
+        its confusion matrices give the first E-step, annotators it never saw start at
+        its population prior. With ``method="auto"`` the method it was fitted with is
+        used and no new choice is made. The gold cross-validation still fits from cold,
+        so no gold label reaches its own held-out item through the earlier model.
+    history_weight : float
+        With ``init``: each annotator it knew keeps its confusion matrix as a prior
+        worth this many votes; 0 makes it a starting point only, and EM ends at a
+        fixed point of ``votes`` alone: the cold start's wherever EM has only one
+        (pooled did on every crowd of ``benchmarks/warm_start.py``; plain ds with
+        annotators of a few votes can have several, and may end in a neighbour).
     progress : callable, optional
         Called as ``progress(iteration, log_likelihood_per_vote)`` during the fit.
     """
     params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
+    start = init
+    if init is not None:
+        from ..models.persist import SavedModel, warm_start_method
+
+        source = "the model to start from"
+        if isinstance(init, SavedModel):
+            start, source = init.model, init.source or source
+        method = warm_start_method(method, start, source)
+    elif history_weight:
+        raise InputError(f"{option('history_weight')} needs a model to start from "
+                         f"({option('init')})")
     crowd_votes, model_annotator = votes, None
     if predictions is not None:
         model_annotator = f"model:{predictions.source}"
@@ -264,7 +295,11 @@ def aggregate(
         added = (anchors < 0) & (reviewed >= 0)
         anchors = np.where(added, reviewed, anchors)
         n_reviews = int(added.sum())
-    model = make_model(method, **params).fit(votes, gold=anchors, progress=progress)
+    model = make_model(method, **params)
+    if start is not None:
+        assert isinstance(model, EMAggregator)  # the only methods warm_start_method allows
+        model.start_from(start, history_weight)
+    model.fit(votes, gold=anchors, progress=progress)
     accuracy = calibration = held = None
     gold_codes = model.gold_codes_
     n_anchored = 0 if gold_codes is None else int((gold_codes >= 0).sum())
@@ -285,7 +320,7 @@ def aggregate(
     crowd = None if predictions is None else model.predict_proba(crowd_votes)
     return AggregateResult(
         votes, model, method, n_gold, accuracy, calibration, correlation, held_out, held,
-        n_reviews, predictions, crowd, model_annotator,
+        n_reviews, predictions, crowd, model_annotator, init, history_weight,
     )
 
 
