@@ -20,6 +20,7 @@ from .gold import score, vet
 from .options import show_warning
 from .predict import predict
 from .review import review
+from .taxonomy import taxonomy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -36,7 +37,7 @@ def cli() -> None:
 
 
 for command in (aggregate, predict, score, vet, agreement, calibration, flag, confusions, review,
-                budget, next_pass):
+                budget, next_pass, taxonomy):
     cli.add_command(command)
 
 

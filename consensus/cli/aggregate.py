@@ -23,6 +23,7 @@ from .options import (
     to_option,
     vote_options,
 )
+from .taxonomy import load_versioned_votes, taxonomy_options
 
 
 @click.command()
@@ -58,6 +59,7 @@ from .options import (
               metavar="W",
               help="With --init-model: each annotator it knew keeps its saved confusion "
                    "matrix as a prior worth this many votes (0: a starting point only).")
+@taxonomy_options
 @to_option("the labels")
 @json_option
 @vote_options
@@ -66,6 +68,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, predictions_path: str | None,
               reviews_path: str | None, folds: int, seed: int, raw_confidence: bool,
               save_model: str | None, init_model: str | None, history_weight: float,
+              taxonomy_path: str | None, version_column: str | None,
               destination: str, as_json: bool, **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
@@ -76,6 +79,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
       consensus aggregate export.json --to label-studio -o consensus_tasks.json
       consensus aggregate today.csv -o labels.csv --init-model yesterday.cmodel \\
           --save-model today.cmodel
+      consensus aggregate votes.csv --taxonomy taxonomy.json -o labels.csv
     """
     from ..data.predictions import read_predictions
     from ..data.writers import write_table
@@ -98,12 +102,26 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     control, question = opts.get("control"), opts.get("question")
     init = load_model(init_model) if init_model else None
     declared = init is not None and not opts["labels"] and not opts["gold_from_source"]
-    matrix = read_for_model(votes, init, opts) if declared else load_votes(votes, opts)
-    gold = load_gold(gold_path, matrix)
+    versioned = None
+    if taxonomy_path:
+        from ..data.taxonomy import map_votes, read_taxonomy
+
+        if save_model or init is not None:
+            raise BadInput("--save-model and --init-model do not work with --taxonomy yet")
+        versioned = map_votes(load_versioned_votes(votes, opts, version_column),
+                              read_taxonomy(taxonomy_path), votes)
+        matrix, gold_votes = versioned.raw, versioned.votes
+    elif version_column:
+        raise BadInput("--version-column needs --taxonomy FILE")
+    else:
+        matrix = read_for_model(votes, init, opts) if declared else load_votes(votes, opts)
+        gold_votes = matrix
+    gold = load_gold(gold_path, gold_votes)
     predictions = read_predictions(predictions_path, matrix) if predictions_path else None
     reviews = load_reviews(reviews_path) if reviews_path else None
     progress = progress_printer(params["method"])
-    result = run(matrix, gold=gold, predictions=predictions, reviews=reviews, n_folds=folds,
+    fitted_on = matrix if versioned is None else versioned
+    result = run(fitted_on, gold=gold, predictions=predictions, reviews=reviews, n_folds=folds,
                  seed=seed, honest_confidence=not raw_confidence, init=init,
                  history_weight=history_weight, progress=progress, **params)
     if progress is not None:

@@ -18,6 +18,7 @@ from .options import (
     to_option,
     vote_options,
 )
+from .taxonomy import load_versioned_votes, taxonomy_options
 
 
 def db_option(default_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -64,11 +65,13 @@ def review() -> None:
 @db_option("review.db in the folder of VOTES")
 @required_output("The queue (.csv, .tsv or .jsonl); CSV cells are formula-escaped.")
 @to_option("the queue")
+@taxonomy_options
 @vote_options
 @reports_errors
 def export(votes: str, gold_path: str | None, predictions_path: str | None,
            content_path: str | None, content_column: str, top: float, db: str | None,
-           output: str, destination: str, **opts: Any) -> None:
+           output: str, destination: str, taxonomy_path: str | None,
+           version_column: str | None, **opts: Any) -> None:
     """Write a queue of flagged items for reviewers and register it in the log.
 
     One row per item whose consensus is in doubt (the item flags of `consensus
@@ -79,6 +82,11 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
     Example:
       consensus review export examples/data/sentiment_votes.csv --top 0.05 -o queue.csv
       consensus review export export.json --to label-studio -o review_tasks.json
+      consensus review export votes.csv --taxonomy taxonomy.json -o relabel_queue.csv
+
+    With --taxonomy the queue is the relabel list of `consensus taxonomy check`
+    (items whose votes cannot decide between the labels of a split), in the
+    latest labels, and the log records that version with every correction.
     """
     from ..data.readers import read_table
     from ..flags import flag_items
@@ -87,6 +95,10 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
     from ..workflows.aggregation import aggregate
 
     control, question = opts.get("control"), opts.get("question")
+    if taxonomy_path:
+        _export_relabel(votes, taxonomy_path, version_column, gold_path, db, output,
+                        destination, control, question, opts)
+        return
     matrix = load_votes(votes, opts)
     gold = load_gold(gold_path, matrix)
     extra: dict[str, Any] = {}
@@ -126,6 +138,38 @@ def export(votes: str, gold_path: str | None, predictions_path: str | None,
              question=question)
     click.echo(written_text(len(queue), "item", output,
                             f"queue {queue_id}, registered in {log_path}"))
+
+
+def _export_relabel(votes: str, taxonomy_path: str, version_column: str | None,
+                    gold_path: str | None, db: str | None, output: str, destination: str,
+                    control: str | None, question: str | None, opts: dict[str, Any]) -> None:
+    """``review export --taxonomy``: the relabel list as a queue, in the latest labels."""
+    from ..data.taxonomy import map_votes, read_taxonomy
+    from ..review import ReviewLog, build_queue, default_log_path, write_queue
+    from ..review.results import written_text
+    from ..workflows.taxonomy import check_taxonomy
+
+    versions = read_taxonomy(taxonomy_path)
+    versioned = map_votes(load_versioned_votes(votes, opts, version_column), versions, votes)
+    check = check_taxonomy(versioned, gold=load_gold(gold_path, versioned.votes))
+    if check.flags.empty:
+        click.echo("every item's votes reach the latest labels: no relabel queue written")
+        return
+    queue = build_queue(check.flags, versioned.raw, check.annotators)
+    log_path = db or default_log_path(votes)
+    with ReviewLog(log_path) as log:
+        queue_id = log.register_queue(queue, list(versioned.classes), votes,
+                                      taxonomy_version=versions.latest.name)
+    if destination == "table":
+        write_queue(queue, output)
+    else:
+        from ..data.tools.send import send
+
+        send("queue", queue, output, destination, origin=versioned.raw.origin,
+             method="taxonomy", control=control, question=question)
+    click.echo(written_text(len(queue), "item", output,
+                            f"relabel queue {queue_id} in {versions.latest.name}, registered "
+                            f"in {log_path}"))
 
 
 @review.command("apply")

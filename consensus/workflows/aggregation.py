@@ -183,6 +183,10 @@ class AggregateResult:
         table = tables.item_table(self.votes, self.model, self.posteriors, self.label_codes)
         if self.model.gold_codes_ is not None:
             table.insert(table.columns.get_loc("tie") + 1, "gold", self.model.gold_codes_ >= 0)
+        resolved = getattr(self.model, "resolved_in_", None)
+        if resolved is not None:
+            after = "gold" if "gold" in table.columns else "tie"
+            table.insert(table.columns.get_loc(after) + 1, "resolved_in", resolved)
         return table
 
     @cached_property
@@ -209,7 +213,7 @@ class AggregateResult:
 
 
 def aggregate(
-    votes: VoteMatrix,
+    votes: Any,
     *,
     method: str = DEFAULT_METHOD,
     gold: Any = None,
@@ -224,6 +228,7 @@ def aggregate(
     predictions: Predictions | None = None,
     init: Any = None,
     history_weight: float = 0.0,
+    taxonomy: Any = None,
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -266,9 +271,27 @@ def aggregate(
         fixed point of ``votes`` alone: the cold start's wherever EM has only one
         (pooled did on every crowd of ``benchmarks/warm_start.py``; plain ds with
         annotators of a few votes can have several, and may end in a neighbour).
+    taxonomy : Taxonomy, optional
+        Votes made under several versions of the label set (or ``votes`` given as
+        :class:`~consensus.data.taxonomy.VersionedVotes`): the consensus is in the
+        latest labels, an older vote evidence for every label it became
+        (:func:`consensus.workflows.taxonomy.aggregate_taxonomy`).
     progress : callable, optional
         Called as ``progress(iteration, log_likelihood_per_vote)`` during the fit.
     """
+    from ..data.taxonomy import VersionedVotes
+
+    if taxonomy is not None or isinstance(votes, VersionedVotes):
+        if init is not None or history_weight:
+            raise InputError(f"{option('init')} and {option('history_weight')} do not work "
+                             f"with a taxonomy yet")
+        from .taxonomy import aggregate_taxonomy
+
+        return aggregate_taxonomy(
+            votes, taxonomy, method=method, gold=gold, max_iter=max_iter, tol=tol,
+            smoothing=smoothing, n_folds=n_folds, seed=seed, calibrate=calibrate,
+            honest_confidence=honest_confidence, reviews=reviews, predictions=predictions,
+            progress=progress)
     params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
     start = init
     if init is not None:
