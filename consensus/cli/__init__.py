@@ -19,6 +19,7 @@ from .flags import confusions, flag
 from .gold import score, vet
 from .options import show_warning
 from .predict import predict
+from .report import report
 from .review import review
 from .taxonomy import taxonomy
 
@@ -37,7 +38,7 @@ def cli() -> None:
 
 
 for command in (aggregate, predict, score, vet, agreement, calibration, flag, confusions, review,
-                budget, next_pass, taxonomy):
+                budget, next_pass, taxonomy, report):
     cli.add_command(command)
 
 

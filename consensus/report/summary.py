@@ -169,10 +169,27 @@ def predictions_line(info: dict[str, Any]) -> str:
     )
 
 
+#: The summary lists every class prior up to this many classes; beyond, the
+#: PRIORS_SHOWN largest and a count of the rest (the JSON keeps them all).
+PRIORS_LISTED = 10
+PRIORS_SHOWN = 8
+
+
+def class_priors_text(priors: dict[str, float]) -> str:
+    """``a 0.600, b 0.400`` in class order, or with many classes the largest few first
+    and ``… and 92 more``, so the line stays readable."""
+    shown = list(priors.items())
+    if len(shown) <= PRIORS_LISTED:
+        return ", ".join(f"{c} {p:.3f}" for c, p in shown)
+    largest = sorted(shown, key=lambda pair: -pair[1])[:PRIORS_SHOWN]  # stable: ties in order
+    listed = ", ".join(f"{c} {p:.3f}" for c, p in largest)
+    return f"{listed} … and {len(shown) - PRIORS_SHOWN} more"
+
+
 def aggregate_text(result: AggregateResult) -> str:
     """The terminal form of :func:`aggregate_dict`."""
     info = aggregate_dict(result)
-    priors = ", ".join(f"{c} {p:.3f}" for c, p in info["class_priors"].items())
+    priors = class_priors_text(info["class_priors"])
     status = "converged" if info["converged"] else "NOT converged"
     lines = [
         f"{info['items']:,} items, {info['annotators']:,} annotators, {info['votes']:,} votes, "
