@@ -1,4 +1,4 @@
-"""``consensus aggregate --taxonomy``: the consensus in the latest labels, through the command line."""
+"""``consensus aggregate --taxonomy``: the consensus in the latest labels, from the CLI."""
 
 from __future__ import annotations
 
