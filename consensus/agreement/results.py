@@ -30,6 +30,10 @@ TITLES: dict[str, str] = {
     "krippendorff_alpha": "Krippendorff's alpha",
     "cohen_kappa_mean": "Mean pairwise Cohen's kappa",
     "gwet_ac1": "Gwet's AC1",
+    "krippendorff_alpha_ordinal": "Krippendorff's alpha, ordinal",
+    "krippendorff_alpha_interval": "Krippendorff's alpha, interval",
+    "weighted_kappa_linear": "Mean weighted kappa, linear",
+    "weighted_kappa_quadratic": "Mean weighted kappa, quadratic",
 }
 
 
@@ -148,14 +152,16 @@ class AgreementReport:
             method = "no intervals: n_bootstrap=0"
         if self.interval_note:
             method += f"; {self.interval_note}"
+        width = max([28, *(len(r.title) for r in self.results.values())])
         lines = [
             f"Agreement over {self.n_items} items, {self.n_annotators} annotators, "
             f"{self.n_votes} votes ({method})",
-            f"{'statistic':<28} {'estimate':>8}  {level:<16} {'items':>6}",
+            f"{'statistic':<{width}} {'estimate':>8}  {level:<16} {'items':>6}",
         ]
         for r in self.results.values():
             lines.append(
-                f"{r.title:<28} {r.estimate_text():>8}  {r.interval_text():<16} {r.n_items:>6}"
+                f"{r.title:<{width}} {r.estimate_text():>8}  {r.interval_text():<16} "
+                f"{r.n_items:>6}"
             )
         notes = [f"  {r.title}: {r.note}" for r in self.results.values() if r.note]
         if notes:

@@ -59,6 +59,12 @@ from .taxonomy import load_versioned_votes, taxonomy_options
               metavar="W",
               help="With --init-model: each annotator it knew keeps its saved confusion "
                    "matrix as a prior worth this many votes (0: a starting point only).")
+@click.option("--ordinal", is_flag=True,
+              help="Labels are ordered (in --labels order): fit the ordinal model (unless "
+                   "--method says otherwise) and add the posterior's median, mean, 80% "
+                   "interval and expected error in steps to the items file.")
+@click.option("--nominal", multiple=True, metavar="LABEL",
+              help="With --ordinal: a class outside the order, like 'broken link' (repeatable).")
 @taxonomy_options
 @to_option("the labels")
 @json_option
@@ -68,8 +74,9 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, predictions_path: str | None,
               reviews_path: str | None, folds: int, seed: int, raw_confidence: bool,
               save_model: str | None, init_model: str | None, history_weight: float,
-              taxonomy_path: str | None, version_column: str | None,
-              destination: str, as_json: bool, **opts: Any) -> None:
+              ordinal: bool, nominal: tuple[str, ...], taxonomy_path: str | None,
+              version_column: str | None, destination: str, as_json: bool,
+              **opts: Any) -> None:
     """Consensus label and confidence per item, and how reliable each annotator is.
 
     \b
@@ -80,6 +87,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
       consensus aggregate today.csv -o labels.csv --init-model yesterday.cmodel \\
           --save-model today.cmodel
       consensus aggregate votes.csv --taxonomy taxonomy.json -o labels.csv
+      consensus aggregate ratings.csv --ordinal --labels G,P,R,X -o labels.csv
     """
     from ..data.predictions import read_predictions
     from ..data.writers import write_table
@@ -96,7 +104,12 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     if history_weight and not init_model:
         raise BadInput("--history-weight needs --init-model FILE, the model whose confusion "
                        "matrices it keeps")
+    method_given = click.get_current_context().get_parameter_source("method")
     params = model_params(opts)
+    if nominal and not ordinal:
+        raise BadInput("--nominal names classes outside an ordered scale; give --ordinal too")
+    if ordinal and method_given == click.core.ParameterSource.DEFAULT:
+        params["method"] = "ordinal"
     if save_model:
         check_savable(params["method"])
     control, question = opts.get("control"), opts.get("question")
@@ -123,16 +136,24 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     fitted_on = matrix if versioned is None else versioned
     result = run(fitted_on, gold=gold, predictions=predictions, reviews=reviews, n_folds=folds,
                  seed=seed, honest_confidence=not raw_confidence, init=init,
-                 history_weight=history_weight, progress=progress, **params)
+                 history_weight=history_weight, nominal=nominal, progress=progress, **params)
     if progress is not None:
         progress.close()
+    items = result.items
+    if ordinal:
+        from ..models.ordinal import ordinal_summary
+
+        scale = ordinal_summary(result.posteriors, matrix.classes, nominal=nominal)
+        where = items.columns.get_loc("confidence") + 1
+        for offset, (name, column) in enumerate(scale.add_prefix("ordinal_").items()):
+            items.insert(where + offset, name, column.to_numpy())
     if destination == "table":
-        write_table(result.items, output)
+        write_table(items, output)
     else:
         from ..data.tools.send import send
 
         method = str(getattr(result.model, "chosen_", result.method))
-        send("labels", result.items, output, destination, origin=matrix.origin, method=method,
+        send("labels", items, output, destination, origin=matrix.origin, method=method,
              control=control, question=question)
     if annotators_out:
         write_table(result.annotators, annotators_out)

@@ -28,6 +28,12 @@ from .options import (
               help="Percentile bootstrap over items, or the delete-one jackknife (one pass; as "
                    "good with many items). auto: the bootstrap while it costs seconds, else "
                    "the jackknife; the output says which.")
+@click.option("--ordinal", is_flag=True,
+              help="Labels are ordered (in --labels order): add Krippendorff's alpha with "
+                   "ordinal and interval distances and mean weighted kappa (linear, quadratic).")
+@click.option("--nominal", multiple=True, metavar="LABEL",
+              help="With --ordinal: a class outside the order (repeatable); its votes are left "
+                   "out of the ordinal statistics.")
 @seed_option("Seed of the bootstrap.")
 @click.option("--min-shared-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Annotator pairs sharing fewer items are left out of the mean Cohen's kappa.")
@@ -35,17 +41,27 @@ from .options import (
 @json_option
 @vote_options
 @reports_errors
-def agreement(votes: str, n_bootstrap: int, confidence: float, interval: str, seed: int,
-              min_shared_items: int, output: str | None, as_json: bool, **opts: Any) -> None:
+def agreement(votes: str, n_bootstrap: int, confidence: float, interval: str, ordinal: bool,
+              nominal: tuple[str, ...], seed: int, min_shared_items: int, output: str | None, as_json: bool, **opts: Any) -> None:
     """Inter-annotator agreement: percent, Fleiss, Krippendorff, Cohen, Gwet, with intervals.
 
     \b
     Example:
       consensus agreement examples/data/sentiment_votes.csv --bootstrap 2000 --json
+      consensus agreement ratings.csv --ordinal --labels G,P,R,X
     """
     from ..agreement import agreement_report
 
     matrix = load_votes(votes, opts)
     result = agreement_report(matrix, n_bootstrap=n_bootstrap, confidence=confidence,
                               seed=seed, min_shared_items=min_shared_items, interval=interval)
+    if ordinal:
+        import dataclasses
+
+        from ..agreement.ordinal import ordinal_agreement
+
+        extra = ordinal_agreement(matrix, nominal=nominal, n_bootstrap=n_bootstrap,
+                                  confidence=confidence, seed=seed,
+                                  min_shared_items=min_shared_items, interval=interval)
+        result = dataclasses.replace(result, results={**result.results, **extra})
     report_result(result, result.annotators, output, as_json)

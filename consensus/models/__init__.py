@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .glad import GLAD
     from .mace import MACE
     from .majority import MajorityVote
+    from .ordinal import OrdinalDawidSkene
     from .pooled import PooledDawidSkene
     from .selection import AutoAggregator
 
@@ -37,6 +38,7 @@ __all__ = [
     "EMAggregator",
     "MajorityVote",
     "OneCoinDawidSkene",
+    "OrdinalDawidSkene",
     "PooledDawidSkene",
     "make_model",
     "model_class",
@@ -57,6 +59,7 @@ METHODS: dict[str, str] = {
     "bwa": "BWA",
     "mace": "MACE",
     "glad": "GLAD",
+    "ordinal": "OrdinalDawidSkene",
     "auto": "AutoAggregator",
 }
 
@@ -70,6 +73,7 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "bwa": "one weight per annotator and class, for highly redundant crowds (BWA)",
     "mace": "annotators who sometimes answer at random (MACE)",
     "glad": "item difficulty times annotator ability (GLAD)",
+    "ordinal": "ordered labels: each annotator a biased, noisy reader of the scale",
     "auto": "pooled, EBCC or majority vote, whichever held-out votes (or gold) support",
 }
 
@@ -84,6 +88,7 @@ _HOMES = {
     "BWA": "bwa",
     "MACE": "mace",
     "GLAD": "glad",
+    "OrdinalDawidSkene": "ordinal",
     "AutoAggregator": "selection",
 }
 

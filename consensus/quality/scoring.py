@@ -10,6 +10,10 @@ annotator also gets Cohen's kappa against gold (zero for such an annotator), the
 recall of every class and the confusion they make most often. Intervals are Wilson
 score intervals: unlike the normal approximation they stay inside [0, 1] and keep
 near their nominal coverage for the small counts that gold answers usually are.
+
+On an ordered scale (``ordinal=True``) a miss by one step is not a miss by three: the
+same counts also give the mean absolute error in steps and the share within one step
+(a nominal class outside the scale counts only when exactly right).
 """
 
 from __future__ import annotations
@@ -158,6 +162,37 @@ def worst_confusion(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return where // k, where % k, flat[np.arange(len(flat)), where]
 
 
+def scale_steps(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which (true, given) class pairs are both on the scale, and their distance in steps.
+
+    Both (K, K), from each class's level (NaN for a nominal class); the distance is 0
+    where either class is nominal.
+    """
+    on = np.isfinite(positions)
+    level = np.nan_to_num(positions)
+    return on[:, None] & on[None, :], np.abs(level[:, None] - level[None, :])
+
+
+def ordinal_columns(confusion: np.ndarray, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """Ordinal errors from counts ``[..., true, given]`` and each class's scale level.
+
+    ``positions`` (K,) are the levels, NaN for nominal classes
+    (:func:`consensus.models.ordinal.scale_positions`). Returns ``n_on_scale`` (answers
+    whose truth and answer are both on the scale), ``mae`` (their mean absolute
+    distance in steps, NaN without any) and ``within_one`` (share of all answers at
+    most one step off; an answer involving a nominal class counts only if exact).
+    """
+    both, steps = scale_steps(positions)
+    close = np.where(both, steps <= 1, np.eye(len(positions), dtype=bool))
+    n_on = (confusion * both).sum(axis=(-2, -1)).astype(np.float64)
+    total = confusion.sum(axis=(-2, -1)).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mae = np.where(n_on > 0, (confusion * np.where(both, steps, 0.0)).sum(axis=(-2, -1))
+                       / n_on, np.nan)
+        within = np.where(total > 0, (confusion * close).sum(axis=(-2, -1)) / total, np.nan)
+    return {"n_on_scale": n_on, "mae": mae, "within_one": within}
+
+
 # ----------------------------------------------------------------- results
 @dataclass(frozen=True, eq=False)
 class ConsensusScore:
@@ -198,6 +233,44 @@ class ConsensusScore:
 
 
 @dataclass(frozen=True, eq=False)
+class OrdinalScore:
+    """How far a consensus is from gold on an ordered scale, beside exact accuracy.
+
+    ``mae`` is the mean absolute error in steps over the ``n_on_scale`` gold items whose
+    truth and consensus are both on the scale (normal interval); ``within_one`` the share
+    of all ``n_gold`` items at most one step off (Wilson interval), a nominal class
+    counting only when exact; ``off_scale_errors`` the items wrong with a nominal class
+    on either side.
+    """
+
+    n_gold: int
+    accuracy: float
+    n_on_scale: int
+    mae: float
+    mae_low: float
+    mae_high: float
+    within_one: float
+    within_low: float
+    within_high: float
+    off_scale_errors: int
+    confidence: float
+
+    def summary(self) -> str:
+        return (
+            f"On the scale: mean absolute error {cell(self.mae)} steps "
+            f"[{cell(self.mae_low)}, {cell(self.mae_high)}] over {self.n_on_scale} items, "
+            f"within one step {cell(self.within_one)} [{cell(self.within_low)}, "
+            f"{cell(self.within_high)}], exact {cell(self.accuracy)}"
+            + (f"; {self.off_scale_errors} errors involve a nominal class"
+               if self.off_scale_errors else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: json_ready(value) if isinstance(value, float) else value
+                for name, value in vars(self).items()}
+
+
+@dataclass(frozen=True, eq=False)
 class ScoreReport:
     """Annotators scored against gold, worst first; see :func:`score_annotators`.
 
@@ -219,6 +292,8 @@ class ScoreReport:
     uncovered_classes: tuple[Any, ...]
     min_gold: int
     confidence: float
+    #: The consensus on the scale (``ordinal=True`` with consensus labels), else None.
+    ordinal: OrdinalScore | None = None
 
     def summary(self, max_rows: int | None = 25) -> str:
         """A terminal table, worst annotators first, cut after ``max_rows`` rows."""
@@ -239,6 +314,8 @@ class ScoreReport:
             )
         if self.overall is not None:
             lines.append(self.overall.summary())
+        if self.ordinal is not None:
+            lines.append(self.ordinal.summary())
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +327,7 @@ class ScoreReport:
             "confidence": self.confidence,
             "annotators": records(self.annotators),
             "overall": None if self.overall is None else self.overall.to_dict(),
+            **({} if self.ordinal is None else {"ordinal": self.ordinal.to_dict()}),
         }
 
 
@@ -261,6 +339,8 @@ def score_annotators(
     consensus_labels: Any = None,
     min_gold: int = DEFAULT_MIN_GOLD,
     confidence: float = 0.95,
+    ordinal: bool = False,
+    nominal: Any = (),
 ) -> ScoreReport:
     """Score every annotator on the gold items they answered.
 
@@ -277,6 +357,12 @@ def score_annotators(
         gold"`` for none) and are listed after the ranked ones, most answers first.
     confidence : float
         Coverage of the Wilson intervals.
+    ordinal : bool
+        The classes are ordered (class order, without ``nominal``): annotators also get
+        ``mae`` and ``within_one`` (:func:`ordinal_columns`), and the consensus an
+        :class:`OrdinalScore` as ``ordinal``.
+    nominal : label or sequence of labels
+        With ``ordinal``, classes outside the scale.
 
     Returns
     -------
@@ -309,6 +395,10 @@ def score_annotators(
             "worst_pair": worst.where(count > 0, ""),
         }
     )
+    positions = _scale(votes, nominal) if ordinal else None
+    if positions is not None:
+        errors = ordinal_columns(confusion, positions)
+        table["mae"], table["within_one"] = errors["mae"], errors["within_one"]
     recall = class_recall(confusion)
     for k, name in enumerate(names):
         table[f"recall_{name}"] = recall[:, k]
@@ -318,9 +408,12 @@ def score_annotators(
     table = table.iloc[order].reset_index(drop=True)
 
     counts = gold.class_counts()
-    overall = None
+    overall = on_scale = None
     if consensus_labels is not None:
         overall = consensus_score(consensus_labels, votes, gold, confidence=confidence)
+        if ordinal:
+            on_scale = ordinal_score(consensus_labels, votes, gold, nominal=nominal,
+                                     confidence=confidence)
     return ScoreReport(
         annotators=table,
         overall=overall,
@@ -329,6 +422,7 @@ def score_annotators(
         uncovered_classes=tuple(votes.classes[counts == 0]),
         min_gold=min_gold,
         confidence=confidence,
+        ordinal=on_scale,
     )
 
 
@@ -336,21 +430,7 @@ def consensus_score(
     consensus_labels: Any, votes: VoteMatrix, gold: GoldSet, *, confidence: float = 0.95
 ) -> ConsensusScore:
     """Accuracy, kappa and per-class precision/recall of consensus labels on gold items."""
-    labels = np.asarray(consensus_labels)
-    if labels.shape != (votes.n_items,) or not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(
-            f"consensus labels must be integer class codes, one per item "
-            f"(shape ({votes.n_items},)), not {labels.dtype} of shape {labels.shape}"
-        )
-    if labels.size and (labels.min() < 0 or labels.max() >= votes.n_classes):
-        raise InputError(
-            f"consensus labels must be class codes 0..{votes.n_classes - 1}; "
-            f"found {int(labels.min())}..{int(labels.max())}"
-        )
-    gold.check_matches(votes)
-    k = votes.n_classes
-    flat = gold.label_codes.astype(np.int64) * k + labels[gold.item_codes]
-    confusion = np.bincount(flat, minlength=k * k).reshape(k, k)
+    confusion = _consensus_confusion(consensus_labels, votes, gold)
     correct = int(np.trace(confusion))
     low, high = wilson_interval(correct, gold.n_items, confidence)
     support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
@@ -376,6 +456,49 @@ def consensus_score(
         kappa=float(kappa_from_confusion(confusion)),
         confidence=confidence,
         per_class=per_class,
+    )
+
+
+def ordinal_score(
+    consensus_labels: Any,
+    votes: VoteMatrix,
+    gold: GoldSet,
+    *,
+    nominal: Any = (),
+    confidence: float = 0.95,
+) -> OrdinalScore:
+    """Mean absolute error and share within one step of consensus labels on gold items.
+
+    The scale is the class order without ``nominal``; see :class:`OrdinalScore`.
+    """
+    from statistics import NormalDist
+
+    confusion = _consensus_confusion(consensus_labels, votes, gold)
+    positions = _scale(votes, nominal)
+    errors = {name: float(value) for name, value in ordinal_columns(confusion, positions).items()}
+    n_on = int(errors["n_on_scale"])
+    both, steps = scale_steps(positions)
+    spread = math.nan
+    if n_on > 1:
+        second = float((confusion * np.where(both, steps, 0.0) ** 2).sum()) / n_on
+        spread = math.sqrt(max(second - errors["mae"] ** 2, 0.0) * n_on / (n_on - 1))
+    half = NormalDist().inv_cdf(0.5 + confidence / 2.0) * spread / math.sqrt(max(n_on, 1))
+    n = int(confusion.sum())
+    within = errors["within_one"]
+    low, high = wilson_interval(round(within * n) if n else 0, n, confidence)
+    correct = int(np.trace(confusion))
+    return OrdinalScore(
+        n_gold=n,
+        accuracy=correct / n if n else math.nan,
+        n_on_scale=n_on,
+        mae=errors["mae"],
+        mae_low=errors["mae"] - half,
+        mae_high=errors["mae"] + half,
+        within_one=within,
+        within_low=float(low),
+        within_high=float(high),
+        off_scale_errors=int(confusion[~both].sum() - np.trace(confusion * ~both)),
+        confidence=confidence,
     )
 
 
@@ -409,6 +532,31 @@ def missed_gold(votes: VoteMatrix, gold: GoldSet) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ helpers
+def _consensus_confusion(consensus_labels: Any, votes: VoteMatrix, gold: GoldSet) -> np.ndarray:
+    """Gold items counted by (gold class, consensus class), (K, K), labels checked."""
+    labels = np.asarray(consensus_labels)
+    if labels.shape != (votes.n_items,) or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(
+            f"consensus labels must be integer class codes, one per item "
+            f"(shape ({votes.n_items},)), not {labels.dtype} of shape {labels.shape}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= votes.n_classes):
+        raise InputError(
+            f"consensus labels must be class codes 0..{votes.n_classes - 1}; "
+            f"found {int(labels.min())}..{int(labels.max())}"
+        )
+    gold.check_matches(votes)
+    k = votes.n_classes
+    flat = gold.label_codes.astype(np.int64) * k + labels[gold.item_codes]
+    return np.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+def _scale(votes: VoteMatrix, nominal: Any) -> np.ndarray:
+    from ..models.ordinal import scale_positions
+
+    return scale_positions(votes.classes, nominal)
+
+
 def _check_options(min_gold: int, confidence: float) -> None:
     if not isinstance(min_gold, (int, np.integer)) or min_gold < 1:
         raise InputError(f"min_gold must be a whole number of at least 1, not {min_gold!r}")

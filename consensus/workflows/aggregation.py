@@ -229,6 +229,7 @@ def aggregate(
     init: Any = None,
     history_weight: float = 0.0,
     taxonomy: Any = None,
+    nominal: tuple[str, ...] = (),
     progress: ProgressCallback | None = None,
 ) -> AggregateResult:
     """Fit ``method`` on ``votes``; with gold, clamp it and cross-validate the accuracy.
@@ -271,6 +272,9 @@ def aggregate(
         fixed point of ``votes`` alone: the cold start's wherever EM has only one
         (pooled did on every crowd of ``benchmarks/warm_start.py``; plain ds with
         annotators of a few votes can have several, and may end in a neighbour).
+    nominal : tuple of str
+        Classes outside an ordered scale, for ``method="ordinal"`` (other models
+        ignore it).
     taxonomy : Taxonomy, optional
         Votes made under several versions of the label set (or ``votes`` given as
         :class:`~consensus.data.taxonomy.VersionedVotes`): the consensus is in the
@@ -292,7 +296,8 @@ def aggregate(
             smoothing=smoothing, n_folds=n_folds, seed=seed, calibrate=calibrate,
             honest_confidence=honest_confidence, reviews=reviews, predictions=predictions,
             progress=progress)
-    params = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing}
+    params: dict[str, Any] = {"max_iter": max_iter, "tol": tol, "smoothing": smoothing,
+                              "nominal": tuple(nominal) or None}
     start = init
     if init is not None:
         from ..models.persist import SavedModel, warm_start_method
