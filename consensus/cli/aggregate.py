@@ -65,6 +65,14 @@ from .taxonomy import load_versioned_votes, taxonomy_options
                    "interval and expected error in steps to the items file.")
 @click.option("--nominal", multiple=True, metavar="LABEL",
               help="With --ordinal: a class outside the order, like 'broken link' (repeatable).")
+@click.option("--engine", type=click.Choice(["memory", "dask"]), default="memory",
+              show_default=True,
+              help="Where EM runs: in this process, or on a Dask cluster over a partitioned "
+                   "Parquet dataset (a folder or glob; -o is then a folder of Parquet files). "
+                   "Needs the dask extra.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: a Dask scheduler's address (tcp://host:8786) or "
+                   "scheduler file.  [default: a local cluster on this machine]")
 @taxonomy_options
 @to_option("the labels")
 @json_option
@@ -74,6 +82,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
               confusion_out: str | None, gold_path: str | None, predictions_path: str | None,
               reviews_path: str | None, folds: int, seed: int, raw_confidence: bool,
               save_model: str | None, init_model: str | None, history_weight: float,
+              engine: str, scheduler: str | None,
               ordinal: bool, nominal: tuple[str, ...], taxonomy_path: str | None,
               version_column: str | None, destination: str, as_json: bool,
               **opts: Any) -> None:
@@ -88,6 +97,7 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
           --save-model today.cmodel
       consensus aggregate votes.csv --taxonomy taxonomy.json -o labels.csv
       consensus aggregate ratings.csv --ordinal --labels G,P,R,X -o labels.csv
+      consensus aggregate votes/ --engine dask --scheduler tcp://scheduler:8786 -o labels/
     """
     from ..data.predictions import read_predictions
     from ..data.writers import write_table
@@ -104,6 +114,10 @@ def aggregate(votes: str, output: str | None, annotators_out: str | None,
     if history_weight and not init_model:
         raise BadInput("--history-weight needs --init-model FILE, the model whose confusion "
                        "matrices it keeps")
+    if engine == "dask":
+        _aggregate_on_dask(votes, output, annotators_out, confusion_out, gold_path,
+                           raw_confidence, scheduler, as_json, opts)
+        return
     method_given = click.get_current_context().get_parameter_source("method")
     params = model_params(opts)
     if nominal and not ordinal:
@@ -194,3 +208,40 @@ def warm_start_line(info: dict[str, Any]) -> str:
     return (f"started from {info['file']} ({info['method']}, fitted {info['created']}): "
             f"{info['known_annotators']:,} annotators known, {info['new_annotators']:,} new; "
             f"{kept}")
+
+
+def _aggregate_on_dask(votes: str, output: str | None, annotators_out: str | None,
+                       confusion_out: str | None, gold_path: str | None, raw_confidence: bool,
+                       scheduler: str | None, as_json: bool, opts: dict[str, Any]) -> None:
+    """``--engine dask``: the same EM over a partitioned Parquet dataset on a Dask cluster."""
+    from ..data.writers import write_table
+
+    if output in (None, "-"):
+        raise BadInput("--engine dask writes the labels as a folder of Parquet files; give "
+                       "-o FOLDER")
+    try:
+        from ..engines.dask import aggregate_parquet
+    except ImportError as exc:
+        raise BadInput(f"--engine dask needs the dask extra ({exc}); install it with "
+                       f'pip install "consensus[dask]"') from None
+    params = model_params(opts)
+    labels = opts.pop("labels")
+    progress = progress_printer(params["method"])
+    result = aggregate_parquet(
+        votes, output=str(output), scheduler=scheduler, progress=progress, gold=gold_path,
+        item=opts.pop("item_column"), annotator=opts.pop("annotator_column"),
+        label=opts.pop("label_column"),
+        labels=[s.strip() for s in labels.split(",")] if labels else None,
+        duplicates=opts.pop("duplicates"), on_missing=opts.pop("on_missing"),
+        honest_confidence=not raw_confidence, **params)
+    if progress is not None:
+        progress.close()
+    if annotators_out:
+        write_table(result.annotators, annotators_out)
+    if confusion_out:
+        write_table(result.confusion_table, confusion_out)
+    info = result.to_dict()
+    click.echo(json.dumps(info, indent=2) if as_json else
+               f"labels written to {output} (dask engine): "
+               f"{info.get('n_iter', '?')} iterations, "
+               f"{'converged' if info.get('converged') else 'not converged'}")
