@@ -42,7 +42,8 @@ from .options import (
 @vote_options
 @reports_errors
 def agreement(votes: str, n_bootstrap: int, confidence: float, interval: str, ordinal: bool,
-              nominal: tuple[str, ...], seed: int, min_shared_items: int, output: str | None, as_json: bool, **opts: Any) -> None:
+              nominal: tuple[str, ...], seed: int, min_shared_items: int, output: str | None,
+              as_json: bool, **opts: Any) -> None:
     """Inter-annotator agreement: percent, Fleiss, Krippendorff, Cohen, Gwet, with intervals.
 
     \b
