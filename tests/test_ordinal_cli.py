@@ -46,3 +46,17 @@ def test_ordinal_agreement_adds_weighted_statistics(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Krippendorff's alpha, ordinal" in result.output
     assert "Mean weighted kappa, quadratic" in result.output
+
+
+def test_ordinal_gold_scoring_adds_mae_and_within_one(tmp_path):
+    path = _ratings(tmp_path)
+    gold = pd.DataFrame({"item": [f"i{i}" for i in range(40)],
+                         "label": ["GPRX"[i % 4] for i in range(40)]})
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    result = CliRunner().invoke(cli, ["score", str(path), "--gold", str(tmp_path / "gold.csv"),
+                                      "--ordinal", "--labels", "G,P,R,X", "-o",
+                                      str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    assert "mean absolute error" in result.output
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert {"mae", "within_one"} <= set(scores.columns)

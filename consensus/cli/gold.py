@@ -28,12 +28,17 @@ from .options import (
 @output_option("Per-annotator scores.")
 @click.option("--min-gold", type=click.IntRange(min=1), default=10, show_default=True,
               help="Annotators with fewer gold answers are listed but not ranked.")
+@click.option("--ordinal", is_flag=True,
+              help="Labels are ordered (in --labels order): add mean absolute error and the "
+                   "share within one step beside exact accuracy.")
+@click.option("--nominal", multiple=True, metavar="LABEL",
+              help="With --ordinal: a class outside the order (repeatable).")
 @model_options
 @json_option
 @vote_options
 @reports_errors
-def score(votes: str, gold_path: str | None, output: str | None, min_gold: int, as_json: bool,
-          **opts: Any) -> None:
+def score(votes: str, gold_path: str | None, output: str | None, min_gold: int, ordinal: bool,
+          nominal: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Score annotators (and the consensus) against known answers.
 
     Accuracy with a 95% Wilson interval, Cohen's kappa against gold, recall per
@@ -50,7 +55,8 @@ def score(votes: str, gold_path: str | None, output: str | None, min_gold: int, 
     params = model_params(opts)
     matrix = load_votes(votes, opts)
     gold = load_gold(gold_path, matrix, required=True)
-    result = score_with_consensus(matrix, gold, min_gold=min_gold, **params)
+    result = score_with_consensus(matrix, gold, min_gold=min_gold, ordinal=ordinal,
+                                  nominal=nominal, **params)
     report_result(result, result.annotators, output, as_json)
 
 

@@ -18,13 +18,17 @@ def score_with_consensus(
     max_iter: int = 100,
     tol: float = 1e-5,
     smoothing: float | None = None,
+    ordinal: bool = False,
+    nominal: tuple[str, ...] = (),
 ) -> ScoreReport:
     """:func:`~consensus.quality.scoring.score_annotators`, with the consensus scored too.
 
     The consensus is fitted *without* the gold, so its accuracy on gold means
-    something (a clamped gold item is trivially right).
+    something (a clamped gold item is trivially right). ``ordinal`` adds mean
+    absolute error and the share within one step (``nominal`` classes left out).
     """
     model = make_model(method, max_iter=max_iter, tol=tol, smoothing=smoothing).fit(votes)
     return score_annotators(
-        votes, gold, consensus_labels=model.label_codes_, min_gold=min_gold, confidence=confidence
+        votes, gold, consensus_labels=model.label_codes_, min_gold=min_gold, confidence=confidence,
+        ordinal=ordinal, nominal=nominal,
     )
