@@ -152,21 +152,172 @@ def _is_arrow_dictionary(values: pd.Series) -> bool:
 def _encode_arrow(values: pd.Series) -> tuple[np.ndarray, np.ndarray, bool]:
     """Codes and stripped names of an Arrow dictionary column; whether nothing needed cleaning.
 
-    The fast path for large CSV files: Arrow already holds integer codes and the
+    The fast path for large files: Arrow already holds integer codes and the
     distinct values, and its string kernels clean a million names in milliseconds.
+    Chunks are read in place, never concatenated.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    array = pa.chunked_array(values.array._pa_array).combine_chunks()  # noqa: SLF001
-    codes = array.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-    dictionary = array.dictionary
+    column = pa.chunked_array(values.array._pa_array)  # noqa: SLF001
+    if column.num_chunks > 1 and not _shared_dictionary(column):
+        column = column.unify_dictionaries()
+    codes = np.empty(len(column), dtype=np.int32)
+    start = 0
+    for chunk in column.chunks:
+        indices = chunk.indices
+        if indices.null_count:
+            indices = indices.fill_null(-1)
+        codes[start:start + len(chunk)] = indices.to_numpy(zero_copy_only=False)
+        start += len(chunk)
+    dictionary = (column.chunks[0].dictionary if column.num_chunks
+                  else pa.array([], type=column.type.value_type))
+    if pa.types.is_integer(dictionary.type):  # ids named by their decimal text: nothing to clean
+        text = pc.cast(dictionary, pa.string())
+        return codes, text.to_numpy(zero_copy_only=False).astype(object, copy=False), True
     stripped = pc.utf8_trim_whitespace(dictionary)
     markers = pa.array(sorted(MISSING_MARKERS), type=pa.string())
     has_marker = pc.any(pc.is_in(pc.utf8_lower(stripped), value_set=markers)).as_py()
     unchanged = len(dictionary) == 0 or pc.all(pc.equal(stripped, dictionary)).as_py()
-    names = stripped.to_numpy(zero_copy_only=False).astype(object)
+    names = stripped.to_numpy(zero_copy_only=False).astype(object, copy=False)
     return codes, names, bool(unchanged and not has_marker)
+
+
+def _shared_dictionary(column: Any) -> bool:
+    """Whether every chunk's dictionary is the same memory (as the readers build them)."""
+    def where(chunk: Any) -> list[int]:
+        return [0 if b is None else b.address for b in chunk.dictionary.buffers()]
+
+    first = where(column.chunks[0])
+    return all(where(chunk) == first for chunk in column.chunks[1:])
+
+
+class ColumnEncoder:
+    """Dictionary-encodes one column batch by batch, in order of first appearance.
+
+    The first rows decide how. Values that repeat within them (annotators,
+    labels) are encoded batch by batch into int32 codes and the batch's
+    distinct values, and :meth:`finish` hashes only those distinct values to
+    agree on one dictionary and renumbers each batch's codes into it. Values
+    mostly distinct within them (item ids) would be hashed twice that way, so
+    they are held as they are and hashed once, in one pass, at the end; text
+    only while a column's held text stays under :data:`TEXT_BUDGET` bytes
+    (then the held batches are encoded and the rest follows the first way), so
+    memory grows with the votes, never with the whole text of a big file.
+
+    The order is that of :func:`encode_votes`. Integers stay integers: the
+    dictionary holds the distinct numbers, which :func:`encode_votes` names by
+    their decimal text, as pandas' ``str`` does. Anything but text and
+    integers raises :class:`TypeError`.
+    """
+
+    #: Distinct values per value in the first rows from which a column is held whole.
+    MOSTLY_DISTINCT = 0.25
+    SAMPLE_ROWS = 1 << 16
+    #: Most bytes of text held whole per column.
+    TEXT_BUDGET = 1 << 27
+
+    def __init__(self) -> None:
+        self._codes: list[np.ndarray] = []
+        self._dictionaries: list[Any] = []
+        self._held: list[Any] = []
+        self._held_text = 0
+        self._type: Any = None
+
+    def add(self, values: Any) -> None:
+        """Take one batch: a pyarrow Array or ChunkedArray."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        for chunk in chunks:
+            dictionary = pa.types.is_dictionary(chunk.type)
+            kind = chunk.type.value_type if dictionary else chunk.type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                    or pa.types.is_integer(kind)):
+                raise TypeError(f"cannot encode {kind} values without pandas")
+            if self._type is None:
+                self._type = kind
+            elif kind != self._type:
+                raise TypeError(f"column changes type from {self._type} to {kind}")
+            if dictionary and self._held:
+                chunk = chunk.dictionary.take(chunk.indices)
+            elif dictionary:
+                # A file's own dictionary is in no particular order and may hold unused
+                # values: renumber by first appearance of the codes.
+                order = pc.dictionary_encode(chunk.indices)
+                self._keep(pa.DictionaryArray.from_arrays(
+                    order.indices, chunk.dictionary.take(order.dictionary)))
+                continue
+            if self._held or (not self._codes and self._mostly_distinct(chunk)):
+                self._hold(chunk)
+            else:
+                self._keep(pc.dictionary_encode(chunk))
+
+    def _mostly_distinct(self, chunk: Any) -> bool:
+        """Judged on the first rows: hashing them all here would hash them twice."""
+        import pyarrow.compute as pc
+
+        sample = chunk.slice(0, self.SAMPLE_ROWS)
+        return bool(pc.count_distinct(sample).as_py() > self.MOSTLY_DISTINCT * len(sample))
+
+    def _hold(self, chunk: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self._held.append(chunk)
+        if not pa.types.is_integer(chunk.type):
+            self._held_text += chunk.nbytes
+        if self._held_text > self.TEXT_BUDGET:
+            held, self._held = self._held, []
+            for batch in held:
+                self._keep(pc.dictionary_encode(batch))
+
+    def _keep(self, encoded: Any) -> None:
+        indices = encoded.indices
+        if indices.null_count:
+            indices = indices.fill_null(-1)
+        self._codes.append(indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
+        self._dictionaries.append(encoded.dictionary)
+
+    def finish(self) -> Any:
+        """The whole column as pyarrow dictionary chunks (int32 codes) sharing one
+        dictionary of text or integers."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kind = self._type if self._type is not None else pa.string()
+        if self._held:
+            # One hash table, growing by appending: every chunk's codes index the last
+            # chunk's dictionary.
+            encoded = pc.dictionary_encode(pa.chunked_array(self._held, type=kind))
+            self._held = []
+            if not encoded.num_chunks:
+                return encoded
+            values = encoded.chunks[-1].dictionary
+            return pa.chunked_array([pa.DictionaryArray.from_arrays(chunk.indices, values)
+                                     for chunk in encoded.chunks])
+        # One hash table over the batches' distinct values: each batch's map into the
+        # shared dictionary, in order of first appearance over the whole column.
+        maps = pc.dictionary_encode(pa.chunked_array(self._dictionaries, type=kind))
+        dictionary = (maps.chunks[-1].dictionary if maps.num_chunks
+                      else pa.array([], type=kind))
+        shared = np.empty(sum(len(d) for d in self._dictionaries), dtype=np.int32)
+        start = 0
+        for chunk in maps.chunks:  # empty batches have no chunk here
+            shared[start:start + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
+            start += len(chunk)
+        codes = np.empty(sum(len(c) for c in self._codes), dtype=np.int32)
+        start = offset = 0
+        for batch, values in zip(self._codes, self._dictionaries, strict=True):
+            lookup = np.append(shared[offset:offset + len(values)], -1)
+            codes[start:start + len(batch)] = lookup[batch]  # -1 (missing) picks the last
+            start += len(batch)
+            offset += len(values)
+        self._codes, self._dictionaries = [], []
+        missing = codes < 0
+        return pa.chunked_array([pa.DictionaryArray.from_arrays(
+            pa.array(codes, mask=missing if missing.any() else None), dictionary)])
 
 
 def _class_order(names: np.ndarray) -> np.ndarray:

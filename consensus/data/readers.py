@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..exceptions import InputError, InputWarning
-from .columns import MISSING_MARKERS
+from .columns import MISSING_MARKERS, resolve_columns
 from .parse import DuplicatePolicy, MissingPolicy
 from .votes import VoteMatrix
 
@@ -52,13 +52,7 @@ def read_table(path: str | os.PathLike[str], *, encode: bool = False) -> pd.Data
     ``encode`` keeps CSV columns dictionary-encoded (for :func:`read_votes`).
     """
     path = Path(path)
-    fmt = table_format(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a table")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty")
+    fmt = _check_file(path)
     try:
         if fmt in ("csv", "tsv"):
             frame = _read_delimited(path, "\t" if fmt == "tsv" else ",", encode)
@@ -74,6 +68,18 @@ def read_table(path: str | os.PathLike[str], *, encode: bool = False) -> pd.Data
     if frame.shape[1] == 0:
         raise InputError(f"{path}: no columns found")
     return frame
+
+
+def _check_file(path: Path) -> str:
+    """The file's format, once it is known to exist and hold something."""
+    fmt = table_format(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a table")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
+    return fmt
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -199,16 +205,220 @@ def read_votes(
                           stacklevel=2)
         return VoteMatrix.from_frame(source.frame, labels=labels, duplicates=duplicates,
                                      on_missing=on_missing, source=str(path), origin=origin)
-    frame = read_table(path, encode=True)
+    frame = read_vote_columns(path, item=item, annotator=annotator, label=label)
+    if frame is None:
+        frame = read_table(path, encode=True)
     first_line = first_data_line(table_format(path))
-    return VoteMatrix.from_frame(
-        frame,
-        item=item,
-        annotator=annotator,
-        label=label,
-        labels=labels,
-        duplicates=duplicates,
-        on_missing=on_missing,
-        source=str(path),
-        first_line=first_line,
+    try:
+        return VoteMatrix.from_frame(
+            frame,
+            item=item,
+            annotator=annotator,
+            label=label,
+            labels=labels,
+            duplicates=duplicates,
+            on_missing=on_missing,
+            source=str(path),
+            first_line=first_line,
+        )
+    finally:
+        del frame
+        _release_arrow_memory()
+
+
+def read_vote_columns(
+    path: str | os.PathLike[str],
+    *,
+    item: str | None = None,
+    annotator: str | None = None,
+    label: str | None = None,
+) -> pd.DataFrame | None:
+    """Only the columns votes need, dictionary-encoded as the file streams in.
+
+    The item, annotator and label columns and any :data:`VOTE_EXTRAS` are read
+    in batches (CSV and JSON Lines by blocks of :data:`BLOCK_BYTES`, Parquet by
+    row groups), each batch turned into int32 codes and its distinct values at
+    once, so memory grows with the votes rather than with the text of the file.
+    Integer columns are encoded as integers; only their distinct values become
+    text. Each column of the result is an Arrow dictionary column, which
+    :meth:`VoteMatrix.from_frame` encodes without a Python object per vote.
+
+    Returns None when the file needs :func:`read_table`'s reading, which gives
+    pandas' exact text for other types and the usual messages for malformed
+    files: columns that are neither text nor integers, columns not found, or
+    anything this reader refuses.
+    """
+    path = Path(path)
+    fmt = _check_file(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            columns = _delimited_columns(path, "\t" if fmt == "tsv" else ",",
+                                         (item, annotator, label))
+        elif fmt == "parquet":
+            columns = _parquet_columns(path, (item, annotator, label))
+        else:
+            columns = _json_columns(path, (item, annotator, label))
+    except MemoryError:
+        raise
+    except Exception:  # any reading problem: read_table reads it again and names it
+        return None
+    finally:
+        _release_arrow_memory()
+    if columns is None:
+        return None
+    return pd.DataFrame({
+        name: values if isinstance(values, pd.Series)
+        else pd.Series(pd.arrays.ArrowExtensionArray(values), copy=False)
+        for name, values in columns.items()})
+
+
+def _release_arrow_memory() -> None:
+    """Give freed Arrow buffers back to the system (mimalloc keeps them otherwise)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+#: The item, annotator and label columns a caller named (None: found by name).
+Roles = tuple[str | None, str | None, str | None]
+
+#: Bytes of CSV or JSON Lines text parsed per batch; rows of Parquet per batch.
+BLOCK_BYTES = 1 << 23
+BATCH_ROWS = 1 << 20
+
+
+def _kept_columns(names: Sequence[str], roles: Roles) -> dict[str, str] | None:
+    """The file's columns votes need, as {name in the file: stripped name}, in file order;
+    None when the names do not settle it (read_table then reports it as usual)."""
+    from .votes import VOTE_EXTRAS
+
+    stripped = [str(n).strip() for n in names]
+    if len(set(stripped)) != len(stripped):
+        return None
+    try:
+        item, annotator, label = roles
+        roles_found = resolve_columns(stripped, item, annotator, label)
+    except InputError:
+        return None
+    keep = set(roles_found.values()) | set(VOTE_EXTRAS)
+    return {raw: clean for raw, clean in zip(names, stripped, strict=True) if clean in keep}
+
+
+def _encode_batches(batches: Any, kept: dict[str, str],
+                    typed_extras: bool = False) -> dict[str, Any]:
+    """Each kept column of a stream of record batches, as one Arrow dictionary array.
+
+    With ``typed_extras``, a :data:`VOTE_EXTRAS` column of another type (Parquet's
+    float ``seconds``, timestamp ``created_at``) is kept whole and given pandas'
+    text, as :func:`read_table` gives it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    from .parse import ColumnEncoder
+    from .votes import VOTE_EXTRAS
+
+    encoders = {raw: ColumnEncoder() for raw in kept}
+    whole: dict[str, list[Any]] = {}
+    for batch in batches:
+        for raw in kept:
+            values = batch.column(raw)
+            if raw in whole:
+                whole[raw].append(values)
+                continue
+            try:
+                encoders[raw].add(values)
+            except TypeError:
+                if not (typed_extras and kept[raw] in VOTE_EXTRAS):
+                    raise
+                whole[raw] = [values]
+                del encoders[raw]
+    # The columns' last hashing runs side by side: Arrow lets go of the GIL.
+    with ThreadPoolExecutor(max_workers=max(len(encoders), 1)) as pool:
+        finished = dict(zip(encoders, pool.map(ColumnEncoder.finish, encoders.values()),
+                            strict=True))
+    columns: dict[str, Any] = {}
+    for raw, clean in kept.items():
+        if raw in whole:
+            frame = pd.DataFrame({clean: pa.chunked_array(whole.pop(raw)).to_pandas()})
+            columns[clean] = _as_text(frame)[clean]
+        else:
+            columns[clean] = finished.pop(raw)
+    return columns
+
+
+def _delimited_columns(path: Path, delimiter: str,
+                       roles: Roles) -> dict[str, Any] | None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+        handle.seek(0)
+        first = handle.readline(1 << 20)
+    if b"\x00" in head:
+        return None
+    kept = _kept_columns(_header(first, delimiter), roles)
+    if kept is None:
+        return None
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(
+            column_types={raw: pa.string() for raw in kept},
+            include_columns=list(kept),
+            null_values=_NULL_SPELLINGS,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
     )
+    return _encode_batches(reader, kept)
+
+
+def _parquet_columns(path: Path, roles: Roles) -> dict[str, Any] | None:
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    schema = source.schema_arrow
+    # pandas makes the columns its metadata names as the index into the index, not columns.
+    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", [])
+             if isinstance(c, str)}
+    kept = _kept_columns([n for n in schema.names if n not in index], roles)
+    if kept is None:
+        return None
+    return _encode_batches(source.iter_batches(batch_size=BATCH_ROWS, columns=list(kept)), kept,
+                           typed_extras=True)
+
+
+def _json_columns(path: Path, roles: Roles) -> dict[str, Any] | None:
+    import pyarrow.json as pajson
+
+    with open(path, "rb") as handle:
+        if handle.read(3) == b"\xef\xbb\xbf":  # pandas refuses a byte-order mark; so must we
+            return None
+    reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
+    names = reader.schema.names
+    kept = _kept_columns(names, roles)
+    # pandas turns number-like column names into numbers and date-like columns into
+    # dates; read_table keeps those exactly as pandas reads them.
+    if kept is None or any(_number_like(n) for n in names) or any(
+            _pandas_date_column(n) for n in kept.values()):
+        return None
+    return _encode_batches(reader, kept)
+
+
+def _number_like(name: str) -> bool:
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _pandas_date_column(name: str) -> bool:
+    """Names whose columns ``pandas.read_json`` converts to dates (``keep_default_dates``)."""
+    lower = name.lower()
+    return (lower.endswith(("_at", "_time")) or lower in ("modified", "date", "datetime")
+            or lower.startswith("timestamp"))

@@ -36,18 +36,35 @@ def item_table(
     rows = np.arange(votes.n_items)
     n_votes = votes.votes_per_item
     agreeing = votes.label_counts[rows, codes]
-    table = pd.DataFrame(
-        {
-            "item": votes.item_ids,
-            "label": votes.classes[codes],
-            "confidence": posteriors[rows, codes],
-            "n_votes": n_votes,
-            "agreement": agreeing / np.maximum(n_votes, 1),
-            "tie": model.ties_ & (codes == model.label_codes_),
-        }
-    )
-    probabilities = pd.DataFrame(posteriors, columns=_column_names("p_", votes.classes))
-    return pd.concat([table, probabilities], axis=1)
+    columns = {
+        "item": votes.item_ids,
+        "label": _names_of(votes.classes, codes),
+        "confidence": posteriors[rows, codes],
+        "n_votes": n_votes,
+        "agreement": agreeing / np.maximum(n_votes, 1),
+        "tie": model.ties_ & (codes == model.label_codes_),
+    }
+    columns.update(zip(_column_names("p_", votes.classes), posteriors.T, strict=True))
+    return pd.DataFrame(columns)
+
+
+def _names_of(names: np.ndarray, codes: np.ndarray) -> pd.Series | np.ndarray:
+    """``names[codes]``, as the column pandas makes of it.
+
+    Where pandas stores text in Arrow (pandas 3), the column is built there
+    from the codes, instead of pandas converting a Python string per row.
+    """
+    if not _TEXT_IN_ARROW or not all(isinstance(n, str) for n in names):
+        return names[codes]
+    import pyarrow as pa
+
+    text = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()),
+                                          pa.array(list(names), type=pa.large_string()))
+    return pd.Series(pd.array(text.cast(pa.large_string()), dtype=_TEXT_DTYPE), copy=False)
+
+
+_TEXT_DTYPE = pd.Series(np.array(["text"], dtype=object)).dtype
+_TEXT_IN_ARROW = getattr(_TEXT_DTYPE, "storage", None) == "pyarrow"
 
 
 def annotator_table(
@@ -61,8 +78,11 @@ def annotator_table(
     with five votes gets a wide interval and one with 5,000 a narrow one.
     """
     n_votes = votes.votes_per_annotator
-    agrees = model.label_codes_[votes.item_codes] == votes.label_codes
-    agreement = np.bincount(votes.annotator_codes, weights=agrees, minlength=votes.n_annotators)
+    # Count the (fewer) votes against the consensus, through the smallest code type.
+    consensus = model.label_codes_.astype(np.min_scalar_type(max(votes.n_classes - 1, 0)))
+    against = consensus[votes.item_codes] != votes.label_codes
+    agreement = n_votes - np.bincount(votes.annotator_codes[against],
+                                      minlength=votes.n_annotators)
     correct = model.accuracy_ * n_votes
     wrong = np.maximum(n_votes - correct, 0.0)
     tail = (1 - confidence) / 2
