@@ -26,14 +26,13 @@ decisive, not less.)
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma
 
 from ..data.votes import VoteMatrix
 from ..exceptions import InputError
 from . import em
 from .base import EMParameters
 from .dawid_skene import BetterThanChance, hold_to_votes
-from .dirichlet import fixed_point_update
+from .dirichlet import SharedRowCounts, fixed_point_update
 
 #: Bounds on every prior pseudo-count: below, digamma explodes; above, the prior
 #: would overrule any amount of data.
@@ -46,7 +45,9 @@ def fit_population_prior(
     """Empirical-Bayes Dirichlet prior per true class from annotators' expected counts.
 
     Maximises the Dirichlet-multinomial likelihood of every annotator's row of
-    counts with Minka's fixed point (2000), run for all classes at once.
+    counts with Minka's fixed point (2000), run for all classes at once. Its sums
+    over annotators come from :class:`SharedRowCounts`: one pass over ``stats``,
+    then steps whose cost grows with K² and the few large counts, not with A K².
 
     Parameters
     ----------
@@ -55,19 +56,12 @@ def fit_population_prior(
     start : ndarray (K, L)
         Where to start (the previous iteration's prior: a warm start).
     """
-    counts = stats
-    row_totals = counts.sum(axis=2)  # (A, K)
-    seen = row_totals > 1e-9
+    rows = SharedRowCounts(stats, floor=ALPHA_MIN)
     alpha = np.clip(start, ALPHA_MIN, ALPHA_MAX)
     for _ in range(n_steps):
-        total = alpha.sum(axis=1)  # (K,)
-        numerator = np.where(
-            seen[:, :, None], digamma(counts + alpha[None]) - digamma(alpha)[None], 0.0
-        ).sum(axis=0)
-        denominator = np.where(
-            seen, digamma(row_totals + total[None]) - digamma(total)[None], 0.0
-        ).sum(axis=0)
-        updated = fixed_point_update(alpha, numerator, denominator, (ALPHA_MIN, ALPHA_MAX))
+        updated = fixed_point_update(
+            alpha, rows.label_gains(alpha), rows.total_gains(alpha), (ALPHA_MIN, ALPHA_MAX)
+        )
         if np.all(np.abs(updated - alpha) <= rtol * alpha):
             return updated
         alpha = updated
@@ -79,6 +73,8 @@ def fit_population_prior(
 #: posteriors within 0.004 of the exact form (tests/test_pooled.py checks 0.005).
 EXACT_BELOW = 4.0
 SERIES_TERMS = 1
+#: Shares t/c below this leave out a remainder under x**2 / 2 = 5e-9 nats.
+NEGLIGIBLE_SHARE = 1e-4
 
 
 def cavity_e_step(
@@ -94,7 +90,8 @@ def cavity_e_step(
     and ``t = previous[k, i]``, the share the item itself put into those counts.
     That is ``log(c/C) - t (1/c - 1/C)`` plus a remainder of order ``(t/c)**2``:
     the first two terms are two sparse mat-vecs per class for all items at once;
-    votes in cells too small for the remainder to vanish get it added exactly.
+    votes in cells too small for the remainder to vanish get it added exactly, for
+    the classes where the item's share of the cell is not negligible.
 
     Parameters
     ----------
@@ -123,12 +120,17 @@ def cavity_e_step(
         col, item = column[small], votes.item_codes[small]
         # Class-major (K, votes) gathers keep every array below contiguous.
         own = np.take(previous, item, axis=1)
-        # log(1 - x) + x: the part of log(1 - t/c) the first-order term leaves out.
-        # (np.log is vectorised, log1p is not; float32 rounding here is below 1e-6 nats.)
+        x_cell = np.take(inv_cells.T.astype(own.dtype), col, axis=1)
+        x_cell *= own
+        # Only (class, vote) pairs whose share t/c is not negligible: below
+        # NEGLIGIBLE_SHARE the remainder is under 5e-9 nats, beneath float32 rounding.
+        klass, vote = np.nonzero(x_cell > NEGLIGIBLE_SHARE)
+        own, col = own[klass, vote], col[vote]
         remainder = np.zeros_like(own)
-        for inverse, sign in ((inv_cells, 1.0), (inv_totals, -1.0)):
-            x = np.take(inverse.T.astype(own.dtype), col, axis=1)
-            x *= own
+        for x, sign in ((x_cell[klass, vote], 1.0),
+                        (inv_totals[col, klass].astype(own.dtype) * own, -1.0)):
+            # log(1 - x) + x: the part of log(1 - t/c) the first-order term leaves out.
+            # (np.log is vectorised, log1p is not; float32 rounding here is below 1e-6 nats.)
             np.minimum(x, 1.0 - 1e-6, out=x)
             term = np.log(1.0 - x)
             power = np.ones_like(x)
@@ -136,8 +138,9 @@ def cavity_e_step(
                 power *= x
                 term += power / n
             remainder += sign * term
-        for k in range(n_classes):
-            joint[k] += np.bincount(item, weights=remainder[k], minlength=joint.shape[1])
+        n_items = joint.shape[1]
+        joint += np.bincount(klass * n_items + item[vote], weights=remainder,
+                             minlength=joint.size).reshape(joint.shape)
     posteriors, log_norm = em.normalize_log_inplace(joint)
     return posteriors, float(log_norm.sum(dtype=np.float64))
 
@@ -220,7 +223,9 @@ class PooledDawidSkene(BetterThanChance):
         if self.learn_prior:
             alpha = fit_population_prior(stats, alpha, n_steps=self.prior_steps)
         typical = alpha / alpha.sum(axis=1, keepdims=True)
-        concentration = stats + (self.prior_strength * n_classes) * typical[None] + self.smoothing
+        concentration = stats + (self.prior_strength * n_classes) * typical[None]
+        if self.smoothing:  # adding 0.0 would only cost a pass over (A, K, L)
+            concentration += self.smoothing
         confusion = concentration / concentration.sum(axis=2, keepdims=True)
         class_concentration = class_counts + self.class_prior
         class_priors = class_concentration / class_concentration.sum()

@@ -21,6 +21,15 @@ every item's label); the chosen model is then fitted on all the votes. The subse
 must not be too thin: on a simulated crowd of independent annotators (1M items, 500
 annotators) a 10,000-vote subset, about 20 votes per annotator, wrongly preferred
 EBCC, while 20,000 and 30,000 kept pooled; 30,000 is a floor, not a tuned optimum.
+
+Above MAX_EBCC_CLASSES classes EBCC is not compared. Its fit holds a confusion row per
+(annotator, class, subtype), so each of its fold fits grows as K² (on 50,000 items x 3
+votes from 300 annotators, one fold fit took 2 s of CPU at 20 classes and 36 s at 100),
+while the subset leaves ever fewer votes per class to compare on (300 at 100 classes).
+On those simulated crowds it lost clearly: -0.23 log-likelihood per vote (z = -60) at
+20 classes, -1.5 (z = -129) at 100. Without EBCC and without gold nothing is left to
+compare, as majority vote never wins on held-out likelihood (-0.21 per vote at 100
+classes), so auto keeps the first candidate; with gold the rest are compared as usual.
 """
 
 from __future__ import annotations
@@ -40,6 +49,10 @@ from .base import Aggregator, ProgressCallback
 MIN_GOLD = 30
 #: Items needed before held-out items can tell models apart at all.
 MIN_ITEMS = 50
+#: Classes above which EBCC is left out of the comparison (see the module docstring).
+MAX_EBCC_CLASSES = 20
+#: Candidates that never win on held-out likelihood, only on gold.
+GOLD_ONLY = frozenset({"mv"})
 
 
 def paired_z(diff: np.ndarray) -> float:
@@ -156,10 +169,17 @@ class AutoAggregator(Aggregator):
             return self._fit_chosen(first, f"auto kept {first}: too few items with votes to "
                                     f"compare models on held-out items (under {MIN_ITEMS})",
                                     votes, gold, progress)
+        n_gold = 0 if gold_codes is None else int(np.count_nonzero(gold_codes >= 0))
+        settled = self.choice_without_comparison(votes.n_classes, votes.n_votes, n_gold)
+        if settled is not None:
+            self.selection_ = pd.DataFrame({"method": list(self.candidates),
+                                            "chosen": [m == settled[0] for m in self.candidates]})
+            return self._fit_chosen(*settled, votes, gold, progress)
         rng = np.random.default_rng(self.seed)
         subset = self._selection_items(votes, gold_codes, rng)
         fold = rng.integers(0, self.n_folds, votes.n_items)
-        held_out = {m: self._held_out(m, votes, subset, fold) for m in self.candidates}
+        held_out = {m: self._held_out(m, votes, subset, fold)
+                    for m in self.compared(votes.n_classes)}
         table = self._compare(held_out, votes.votes_per_item, subset & np.isfinite(
             held_out[self.candidates[0]]))
         if gold_codes is not None and np.count_nonzero(gold_codes >= 0) >= MIN_GOLD:
@@ -168,6 +188,33 @@ class AutoAggregator(Aggregator):
         table["chosen"] = table["method"] == chosen
         self.selection_ = table
         return self._fit_chosen(chosen, reason, votes, gold, progress)
+
+    def compared(self, n_classes: int) -> tuple[str, ...]:
+        """The candidates compared on votes with ``n_classes`` classes: all of them, but
+        EBCC as a challenger only up to MAX_EBCC_CLASSES classes."""
+        first, *others = self.candidates
+        if n_classes > MAX_EBCC_CLASSES:
+            others = [m for m in others if m != "ebcc"]
+        return (first, *others)
+
+    def choice_without_comparison(self, n_classes: int, n_votes: int,
+                                  n_gold: int) -> tuple[str, str] | None:
+        """(method, reason) when there is nothing to compare: EBCC left out for its class
+        count and no challenger left that can win without gold (fewer than MIN_GOLD
+        gold items). None when the candidates are to be compared."""
+        compared = self.compared(n_classes)
+        if (len(compared) == len(self.candidates) or n_gold >= MIN_GOLD
+                or not set(compared[1:]) <= GOLD_ONLY):
+            return None
+        first, others = compared[0], " or ".join(compared[1:])
+        per_class = min(n_votes, self.max_selection_votes) // n_classes
+        gold = (f"; {others} can win only on gold (give {MIN_GOLD} gold items or more)"
+                if others else "")
+        return first, (
+            f"auto kept {first} without comparing: at {n_classes} classes (over "
+            f"{MAX_EBCC_CLASSES}) EBCC is not compared, as its fit grows with the square of "
+            f"the classes and the comparison would have about {per_class:,} votes per class"
+            f"{gold}")
 
     def _fit_chosen(self, chosen: str, reason: str, votes: VoteMatrix, gold: Any,
                     progress: ProgressCallback | None) -> AutoAggregator:
@@ -235,7 +282,7 @@ class AutoAggregator(Aggregator):
 
         restricted = votes.take_items(subset)
         right = {}
-        for method in self.candidates:
+        for method in table["method"]:
             def make(name: str = method) -> Aggregator:
                 return self._make(name)
 

@@ -22,12 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import digamma, gammaln
 
 from ..data.votes import VoteMatrix
 from ..models.dirichlet import diagonal_dominant, fixed_point_update
 
-#: Digamma evaluations the correlation fit may spend: seconds, whatever the data.
+#: Caps the accelerated EM's cycles at WORK_BUDGET / (3 inner steps x K x nonzero
+#: pattern counts): the digamma evaluations it once spent, when every step evaluated
+#: K per nonzero count. A cycle now costs far less, but the cap stays as it was, so
+#: the fits it stopped early (many classes) give the rho they always gave.
 WORK_BUDGET = 5e7
 
 #: Bounds on the Dirichlet pseudo-counts: below, digamma explodes; above, the
@@ -52,69 +56,115 @@ class VoteCorrelation:
         return n / (1.0 + (n - 1.0) * self.rho)
 
 
-def label_count_patterns(votes: VoteMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows of the items' label counts: (patterns (U, K), inverse (n,), items per pattern).
+def label_count_patterns(votes: VoteMatrix) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Distinct rows of the items' label counts: (patterns (U, K) sparse, inverse (n,),
+    items per pattern).
 
     Most items share a handful of patterns (three votes and two classes make
     four), so the mixture is fitted on the patterns, weighted by their counts.
+    With few classes each item's row of counts is one integer key; with many, a
+    dense (items, K) table would cost votes times classes, so the rows are
+    found from each item's (label, count) pairs instead.
     """
-    flat = votes.item_codes.astype(np.int64) * votes.n_classes + votes.label_codes
-    counts = np.bincount(flat, minlength=votes.n_items * votes.n_classes)
-    counts = counts.reshape(votes.n_items, votes.n_classes)
-    base = int(counts.max(initial=0)) + 1
-    if base ** votes.n_classes < 2**62:  # one integer key per row: a 1-D unique is fast
-        key = counts @ (base ** np.arange(votes.n_classes, dtype=np.int64))
+    n_classes = votes.n_classes
+    flat = votes.item_codes.astype(np.int64) * n_classes + votes.label_codes
+    if (int(votes.votes_per_item.max(initial=0)) + 1) ** n_classes < 2**62:
+        counts = np.bincount(flat, minlength=votes.n_items * n_classes)
+        counts = counts.reshape(votes.n_items, n_classes)
+        base = int(counts.max(initial=0)) + 1
+        key = counts @ (base ** np.arange(n_classes, dtype=np.int64))
         _, first, inverse, weight = np.unique(
             key, return_index=True, return_inverse=True, return_counts=True
         )
-        return counts[first].astype(np.float64), inverse.ravel(), weight.astype(np.float64)
-    patterns, inverse, weight = np.unique(
-        counts, axis=0, return_inverse=True, return_counts=True
-    )
-    return patterns.astype(np.float64), inverse.ravel(), weight.astype(np.float64)
+        return (sp.csr_matrix(counts[first].astype(np.float64)), inverse.ravel(),
+                weight.astype(np.float64))
+    pair, count = np.unique(flat, return_counts=True)
+    item, label = np.divmod(pair, n_classes)
+    rank = np.arange(len(pair)) - np.searchsorted(item, item)  # position within the item
+    stride = int(count.max()) + 1
+    table = np.zeros((votes.n_items, int(rank.max()) + 1), dtype=np.int64)
+    table[item, rank] = label * stride + count  # (label, count) as one code; 0: no more
+    base = n_classes * stride
+    if float(base) ** table.shape[1] < 2**62:  # one integer key per item
+        key = table @ (base ** np.arange(table.shape[1], dtype=np.int64))
+        _, first, inverse, weight = np.unique(key, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        rows = table[first]
+    else:
+        rows, inverse, weight = np.unique(table, axis=0, return_inverse=True,
+                                          return_counts=True)
+    pattern, position = np.nonzero(rows)
+    label, count = np.divmod(rows[pattern, position], stride)
+    patterns = sp.csr_matrix((count.astype(np.float64), (pattern, label)),
+                             shape=(len(rows), n_classes))
+    return patterns, inverse.ravel(), weight.astype(np.float64)
 
 
 class _Patterns:
-    """Distinct label-count rows, kept sparse: a row has at most as many nonzero
-    labels as it has votes, so sums over (pattern, class, label) run over the
-    nonzero counts only — K times the nonzeros instead of K² per pattern."""
+    """Distinct label-count rows, grouped for the mixture's sums.
 
-    def __init__(self, counts: np.ndarray, weight: np.ndarray) -> None:
-        self.rows, self.labels = np.nonzero(counts)
-        self.counts = counts[self.rows, self.labels]
-        self.totals = counts.sum(axis=1)
+    Counts are whole votes, so every digamma and log-gamma the fit needs is of
+    ``value + alpha[k, l]`` for one of a few distinct count values (one to the
+    most votes an item has), or of ``total + A_k`` for a few distinct row
+    totals. Sums over patterns weighted by the responsibilities are then sparse
+    products made once per E-step, and a fixed-point step evaluates special
+    functions on (values, K, L) arrays only, however many patterns there are.
+    """
+
+    def __init__(self, counts: sp.spmatrix | np.ndarray, weight: np.ndarray) -> None:
+        counts = sp.coo_matrix(counts, dtype=np.float64)
+        keep = counts.data != 0
+        rows, labels, data = counts.row[keep], counts.col[keep], counts.data[keep]
         self.weight = weight
         self.n_patterns, self.n_labels = counts.shape
+        self.n_nonzero = len(data)
+        self.values, value_index = np.unique(data, return_inverse=True)
+        # (U, V*L): 1 where pattern u has count values[v] of label l
+        self.cells = sp.csr_matrix(
+            (np.ones(len(data)), (rows, value_index.ravel() * self.n_labels + labels)),
+            shape=(self.n_patterns, len(self.values) * self.n_labels),
+        )
+        totals = np.bincount(rows, weights=data, minlength=self.n_patterns)
+        self.totals, total_index = np.unique(totals, return_inverse=True)
+        self.total_index = total_index.ravel()
+        self.by_total = sp.csr_matrix(
+            (np.ones(self.n_patterns), (self.total_index, np.arange(self.n_patterns))),
+            shape=(len(self.totals), self.n_patterns),
+        )
 
-    def per_class_label(self, values: np.ndarray, n_classes: int) -> np.ndarray:
-        """Sum (K, nnz) values into (K, L) by label."""
-        flat = np.arange(n_classes)[:, None] * self.n_labels + self.labels[None]
-        summed = np.bincount(flat.ravel(), weights=values.ravel(),
-                             minlength=n_classes * self.n_labels)
-        return summed.reshape(n_classes, self.n_labels)
-
-    def per_pattern_class(self, values: np.ndarray, n_classes: int) -> np.ndarray:
-        """Sum (K, nnz) values into (U, K) by pattern."""
-        flat = self.rows[None] * n_classes + np.arange(n_classes)[:, None]
-        summed = np.bincount(flat.ravel(), weights=values.ravel(),
-                             minlength=self.n_patterns * n_classes)
-        return summed.reshape(self.n_patterns, n_classes)
+    def shifted(self, alpha: np.ndarray) -> np.ndarray:
+        """``values[v] + alpha[k, l]``, (V, K, L)."""
+        return self.values[:, None, None] + alpha[None]
 
 
-def _dirichlet_step(patterns: _Patterns, expected: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Weighted:
+    """What the fixed point needs from the responsibilities ``expected`` (U, K): their
+    sums per (count value, class, label), (V, K, L), and per (row total, class), (T, K)."""
+
+    per_value: np.ndarray
+    per_total: np.ndarray
+
+    @classmethod
+    def of(cls, patterns: _Patterns, expected: np.ndarray) -> _Weighted:
+        n_classes = expected.shape[1]
+        summed = patterns.cells.T @ expected  # (V*L, K)
+        per_value = summed.reshape(len(patterns.values), patterns.n_labels, n_classes)
+        return cls(per_value.transpose(0, 2, 1), patterns.by_total @ expected)
+
+
+def _dirichlet_step(patterns: _Patterns, weighted: _Weighted, alpha: np.ndarray) -> np.ndarray:
     """One Minka (2000) fixed-point step for every class's Dirichlet at once.
 
-    ``expected`` (U, K): expected number of items of class k with pattern u.
+    ``weighted`` sums the expected number of items of class k with each pattern.
     Each step raises the likelihood (Newton's method, tried, can overshoot
     into "no correlation at all").
     """
-    n_classes = alpha.shape[0]
     alpha_sum = alpha.sum(axis=1)
-    shifted = patterns.counts[None] + alpha[:, patterns.labels]  # (K, nnz)
-    gain = (digamma(shifted) - digamma(alpha)[:, patterns.labels]) * expected[patterns.rows].T
-    numerator = patterns.per_class_label(gain, n_classes)
+    gains = digamma(patterns.shifted(alpha)) - digamma(alpha)[None]
+    numerator = (weighted.per_value * gains).sum(axis=0)
     denominator = (
-        expected
+        weighted.per_total
         * (digamma(patterns.totals[:, None] + alpha_sum[None]) - digamma(alpha_sum)[None])
     ).sum(axis=0)
     return fixed_point_update(
@@ -126,13 +176,12 @@ def _log_likelihood(patterns: _Patterns, alpha: np.ndarray) -> np.ndarray:
     """log P(pattern | class k) up to a term that does not depend on k: (U, K)."""
     n_classes = alpha.shape[0]
     alpha_sum = alpha.sum(axis=1)
-    shifted = patterns.counts[None] + alpha[:, patterns.labels]
-    per_count = gammaln(shifted) - gammaln(alpha)[:, patterns.labels]
-    return (
-        gammaln(alpha_sum)[None]
-        - gammaln(patterns.totals[:, None] + alpha_sum[None])
-        + patterns.per_pattern_class(per_count, n_classes)
-    )
+    per_total = gammaln(alpha_sum)[None] - gammaln(patterns.totals[:, None] + alpha_sum[None])
+    per_count = gammaln(patterns.shifted(alpha)) - gammaln(alpha)[None]  # (V, K, L)
+    by_cell = np.ascontiguousarray(per_count.transpose(0, 2, 1)).reshape(-1, n_classes)
+    out = patterns.cells @ by_cell
+    out += per_total[patterns.total_index]
+    return out
 
 
 def _em_map(
@@ -141,16 +190,22 @@ def _em_map(
     """One EM iteration of the mixture: responsibilities from (alpha, class weights),
     then new class weights and ``inner_steps`` fixed-point steps for alpha. Also
     returns the log-likelihood of the parameters it started from."""
-    joint = _log_likelihood(patterns, alpha) + np.log(np.maximum(class_weights, 1e-300))[None]
+    # in place: with many classes and patterns every (U, K) array is large
+    joint = _log_likelihood(patterns, alpha)
+    joint += np.log(np.maximum(class_weights, 1e-300))[None]
     top = joint.max(axis=1, keepdims=True)
-    scaled = np.exp(joint - top)
-    normaliser = scaled.sum(axis=1, keepdims=True)
+    joint -= top
+    np.exp(joint, out=joint)
+    normaliser = joint.sum(axis=1, keepdims=True)
     log_lik = float(((np.log(normaliser) + top)[:, 0] * patterns.weight).sum())
-    expected = scaled / normaliser * patterns.weight[:, None]
+    joint /= normaliser
+    joint *= patterns.weight[:, None]
+    expected = joint
     class_weights = expected.sum(axis=0) + 1e-12
     class_weights /= class_weights.sum()
+    weighted = _Weighted.of(patterns, expected)
     for _ in range(inner_steps):
-        alpha = _dirichlet_step(patterns, expected, alpha)
+        alpha = _dirichlet_step(patterns, weighted, alpha)
     return alpha, class_weights, log_lik
 
 
@@ -164,26 +219,53 @@ def fit_vote_correlation(
     """Maximum-likelihood Dirichlet–multinomial class mixture of the label counts.
 
     ``posteriors`` (n_items, K), usually the fitted model's, start the EM, so its
-    classes line up with the model's. The likelihood is flat along the
-    concentration and plain EM crawls (and stopping it early leaves a different
-    rho), so EM is accelerated by SQUAREM (Varadhan & Roland, 2008): two EM
-    steps give a direction, an extrapolated step along it is kept only if the
-    likelihood does not fall. Stops when the log-likelihood per item changes by
-    less than ``tol``.
+    classes line up with the model's. See :func:`fit_pattern_correlation`.
     """
     counts, inverse, weight = label_count_patterns(votes)
-    patterns = _Patterns(counts, weight)
-    n_classes = votes.n_classes
-    # mean starting posterior per pattern: one bincount per class
+    # summed starting posteriors per pattern: one bincount per class
     expected = np.stack(
         [np.bincount(inverse, weights=posteriors[:, k], minlength=len(weight)) for k in
-         range(n_classes)],
+         range(votes.n_classes)],
         axis=1,
     )
+    return fit_pattern_correlation(counts, weight, expected, max_iter=max_iter, tol=tol,
+                                   inner_steps=inner_steps)
+
+
+def fit_pattern_correlation(
+    counts: sp.spmatrix | np.ndarray,
+    weight: np.ndarray,
+    expected: np.ndarray,
+    max_iter: int = 300,
+    tol: float = 1e-9,
+    inner_steps: int = 5,
+) -> VoteCorrelation:
+    """The mixture of :func:`fit_vote_correlation` from label-count patterns already
+    gathered (as a distributed engine gathers them).
+
+    Parameters
+    ----------
+    counts : ndarray or sparse matrix (U, K)
+        The distinct label-count rows.
+    weight : ndarray (U,)
+        Items with each pattern.
+    expected : ndarray (U, K)
+        The starting posteriors summed over each pattern's items, so the
+        mixture's classes line up with the model's.
+
+    The likelihood is flat along the concentration and plain EM crawls (and
+    stopping it early leaves a different rho), so EM is accelerated by SQUAREM
+    (Varadhan & Roland, 2008): two EM steps give a direction, an extrapolated
+    step along it is kept only if the likelihood does not fall. Stops when the
+    log-likelihood per item changes by less than ``tol``.
+    """
+    patterns = _Patterns(counts, np.asarray(weight, dtype=np.float64))
+    n_classes = expected.shape[1]
     class_weights = expected.sum(axis=0) / expected.sum()
     alpha = np.full((n_classes, n_classes), 0.5) + 2.0 * np.eye(n_classes)
+    start = _Weighted.of(patterns, expected)
     for _ in range(20):
-        alpha = _dirichlet_step(patterns, expected, alpha)
+        alpha = _dirichlet_step(patterns, start, alpha)
 
     def pack(alpha: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
         return np.concatenate([np.log(alpha).ravel(), np.log(np.maximum(class_weights, 1e-300))])
@@ -199,9 +281,8 @@ def fit_vote_correlation(
         )
         return pack(new_alpha, new_weights), log_lik
 
-    # Each cycle costs 3 EM steps over K x (nonzero counts); many classes and votes
-    # per item make many patterns, so cap the cycles to keep the fit to seconds.
-    affordable = int(WORK_BUDGET / (3 * inner_steps * n_classes * max(len(patterns.counts), 1)))
+    affordable = int(WORK_BUDGET / (3 * inner_steps * n_classes * max(patterns.n_nonzero, 1)))
+    n_items = float(patterns.weight.sum())
     state, previous = pack(alpha, class_weights), -np.inf
     for _ in range(max(1, min(max_iter, affordable))):
         once, _ = step(state)
@@ -216,7 +297,7 @@ def fit_vote_correlation(
             if np.isfinite(candidate_lik) and candidate_lik >= log_lik:
                 new_state, log_lik = stabilised, candidate_lik
         state = new_state
-        if log_lik - previous < tol * votes.n_items:
+        if log_lik - previous < tol * n_items:
             break
         previous = log_lik
     alpha = diagonal_dominant(
