@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import isotonic_regression, minimize, minimize_scalar
 
 from ..exceptions import InputError
 from ..models.em import normalize_log, safe_log, top_two
@@ -99,6 +98,8 @@ def fit_calibrator(posteriors: np.ndarray, truth: np.ndarray, kind: str = "auto"
         kind = "isotonic" if len(truth) >= ISOTONIC_MIN_GOLD else "platt"
     if kind == "temperature":
         return Calibrator("temperature", temperature=fit_temperature(posteriors, truth))
+    from scipy.optimize import isotonic_regression, minimize  # a quarter second: only with gold
+
     confidence = posteriors.max(axis=1)
     correct = (posteriors.argmax(axis=1) == truth).astype(float)
     if kind == "platt":
@@ -126,6 +127,8 @@ def temper(posteriors: np.ndarray, temperature: float) -> np.ndarray:
 
 def fit_temperature(posteriors: np.ndarray, truth: np.ndarray) -> float:
     """Temperature minimising the negative log-likelihood of the true classes."""
+    from scipy.optimize import minimize_scalar
+
     log_p = safe_log(posteriors)
     rows = np.arange(len(truth))
 
