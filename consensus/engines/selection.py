@@ -106,19 +106,9 @@ def draw_folds(seed: int, n_items: int, after_uniforms: bool, n_folds: int) -> n
 def select(auto: AutoAggregator, votes: VoteMatrix, gold: np.ndarray | None,
            fold: np.ndarray) -> tuple[str, str]:
     """AutoAggregator's comparison on a subsample already drawn (every item of ``votes``
-    in it), with the given folds. It runs the model's own steps (``_held_out``,
-    ``_compare``, ``_compare_on_gold``, ``_choose``): a public ``select`` on
-    AutoAggregator would let it say so itself."""
-    from ..models.selection import MIN_GOLD
-
-    auto._validate()
-    everything = np.ones(votes.n_items, dtype=bool)
-    held_out = {m: auto._held_out(m, votes, everything, fold) for m in auto.candidates}
-    table = auto._compare(held_out, votes.votes_per_item,
-                          everything & np.isfinite(held_out[auto.candidates[0]]))
-    if gold is not None and np.count_nonzero(gold >= 0) >= MIN_GOLD:
-        auto._compare_on_gold(table, votes, gold, everything)
-    return auto._choose(table)
+    in it), with the given folds."""
+    chosen, reason, _ = auto.select(votes, fold, gold)
+    return chosen, reason
 
 
 def distributed_method(chosen: str, reason: str | None) -> tuple[str, str | None]:

@@ -178,16 +178,31 @@ class AutoAggregator(Aggregator):
         rng = np.random.default_rng(self.seed)
         subset = self._selection_items(votes, gold_codes, rng)
         fold = rng.integers(0, self.n_folds, votes.n_items)
-        held_out = {m: self._held_out(m, votes, subset, fold)
-                    for m in self.compared(votes.n_classes)}
-        table = self._compare(held_out, votes.votes_per_item, subset & np.isfinite(
-            held_out[self.candidates[0]]))
-        if gold_codes is not None and np.count_nonzero(gold_codes >= 0) >= MIN_GOLD:
-            self._compare_on_gold(table, votes, gold_codes, subset)
-        chosen, reason = self._choose(table)
-        table["chosen"] = table["method"] == chosen
+        # The folds' fits and scores all come from the subset's items: take them once.
+        restricted = votes if subset.all() else votes.take_items(subset)
+        chosen, reason, table = self.select(
+            restricted, fold[subset], None if gold_codes is None else gold_codes[subset])
         self.selection_ = table
         return self._fit_chosen(chosen, reason, votes, gold, progress)
+
+    def select(self, votes: VoteMatrix, fold: np.ndarray,
+               gold_codes: np.ndarray | None = None) -> tuple[str, str, pd.DataFrame]:
+        """Compare the candidates on every item of ``votes``, split into the given folds:
+        (chosen method, reason, comparison table). :meth:`fit` calls it on a random
+        subset of items; a distributed engine calls it on the subset it gathered.
+
+        ``gold_codes`` (per item, -1 where unknown) adds the comparison on gold when
+        at least MIN_GOLD items have it.
+        """
+        self._validate()
+        held_out = {m: self._held_out(m, votes, fold) for m in self.compared(votes.n_classes)}
+        table = self._compare(held_out, votes.votes_per_item,
+                              np.isfinite(held_out[self.candidates[0]]))
+        if gold_codes is not None and np.count_nonzero(gold_codes >= 0) >= MIN_GOLD:
+            self._compare_on_gold(table, votes, gold_codes)
+        chosen, reason = self._choose(table)
+        table["chosen"] = table["method"] == chosen
+        return chosen, reason, table
 
     def compared(self, n_classes: int) -> tuple[str, ...]:
         """The candidates compared on votes with ``n_classes`` classes: all of them, but
@@ -241,14 +256,13 @@ class AutoAggregator(Aggregator):
             keep |= gold_codes >= 0
         return keep
 
-    def _held_out(self, method: str, votes: VoteMatrix, subset: np.ndarray,
-                  fold: np.ndarray) -> np.ndarray:
-        """log P(votes of each item) from a fit on the other folds' items (NaN outside
-        ``subset``). Each fit sees only its own items, none left empty."""
+    def _held_out(self, method: str, votes: VoteMatrix, fold: np.ndarray) -> np.ndarray:
+        """log P(votes of each item) from a fit on the other folds' items (NaN where a
+        fold is left empty). Each fit sees only its own items."""
         out = np.full(votes.n_items, np.nan)
         for f in range(self.n_folds):
-            test = subset & (fold == f)
-            train = subset & (fold != f)
+            test = fold == f
+            train = ~test
             if not test.any() or not train.any():
                 continue
             with warnings.catch_warnings():
@@ -276,17 +290,16 @@ class AutoAggregator(Aggregator):
         return pd.DataFrame(rows)
 
     def _compare_on_gold(self, table: pd.DataFrame, votes: VoteMatrix,
-                         gold_codes: np.ndarray, subset: np.ndarray) -> None:
+                         gold_codes: np.ndarray) -> None:
         """Cross-validated accuracy on gold per candidate, paired against the first."""
         from ..quality.crossval import held_out_posteriors
 
-        restricted = votes.take_items(subset)
         right = {}
         for method in table["method"]:
             def make(name: str = method) -> Aggregator:
                 return self._make(name)
 
-            held = held_out_posteriors(restricted, gold_codes[subset], make,
+            held = held_out_posteriors(votes, gold_codes, make,
                                        n_folds=self.n_folds, seed=self.seed)
             right[method] = (held.posteriors.argmax(axis=1) == held.truth).astype(float)
         first = right[self.candidates[0]]
