@@ -222,12 +222,17 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
     vote_rows, votes_moved = within_class_caps(vote_order, vote_class, class_items,
                                                n_to_keep(top, int(crowd.sum())))
 
-    evidence = votes_text(crowd_votes)
-    split = split_classes(posteriors, votes.classes, SPLIT_SHARE)
-    reasons = pd.Series("", index=range(votes.n_items), dtype=object)
+    # Text only for the items kept: building it for every item cost most of the run.
+    vote_items = votes.item_codes[vote_rows]
+    shown = np.union1d(item_rows, vote_items)
+    kept = np.zeros(votes.n_items, dtype=bool)
+    kept[shown] = True
+    evidence = votes_text(crowd_votes.take_items(kept)).to_numpy()
+    split = split_classes(posteriors[item_rows], votes.classes, SPLIT_SHARE).to_numpy()
+    reasons = pd.Series("", index=range(len(item_rows)), dtype=object)
     for name in FLAGS:
         if name in item_flags:
-            hit = item_flags[name]
+            hit = item_flags[name][item_rows]
             reasons = reasons.where(~hit, reasons.where(reasons == "", reasons + ";") + name)
     item_table = pd.DataFrame({
         "item": votes.item_ids[item_rows],
@@ -236,12 +241,11 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
         "consensus": votes.classes[codes[item_rows]],
         "confidence": confidence[item_rows],
         "score": item_score[item_rows],
-        "reasons": reasons.to_numpy()[item_rows],
-        "votes": evidence.to_numpy()[item_rows],
-        "split": np.where(item_flags["ambiguous"][item_rows], split.to_numpy()[item_rows], ""),
+        "reasons": reasons.to_numpy(),
+        "votes": evidence[np.searchsorted(shown, item_rows)],
+        "split": np.where(item_flags["ambiguous"][item_rows], split, ""),
         "_kind": 0,
     })
-    vote_items = votes.item_codes[vote_rows]
     vote_table = pd.DataFrame({
         "item": votes.item_ids[vote_items],
         "annotator": votes.annotator_ids[votes.annotator_codes[vote_rows]],
@@ -250,7 +254,7 @@ def flag_items(result: AggregateResult, *, top: float = DEFAULT_TOP) -> FlagRepo
         "confidence": confidence[vote_items],
         "score": error[vote_rows],
         "reasons": "likely_error",
-        "votes": evidence.to_numpy()[vote_items],
+        "votes": evidence[np.searchsorted(shown, vote_items)],
         "split": "",
         "_kind": 1,
     })
