@@ -234,7 +234,7 @@ def test_auto_subsample_is_the_in_memory_one(client, tmp_path):
     frame = write_parts(dataset("zencrowd_in"), tmp_path / "votes", 7, "items")
     votes = VoteMatrix.from_frame(frame)
     auto = make_model("auto", max_iter=None)
-    auto.set_params(max_selection_votes=2000)
+    auto.set_params(max_selection_votes=2000, votes_per_annotator=0)
     rng = np.random.default_rng(auto.seed)
     keep = auto._selection_items(votes, None, rng)
     fold = rng.integers(0, auto.n_folds, votes.n_items)
@@ -243,7 +243,7 @@ def test_auto_subsample_is_the_in_memory_one(client, tmp_path):
                      item=None, annotator=None, label=None, labels=None, duplicates="keep",
                      on_missing="error", gold=None, n_partitions=None, dtype=np.dtype("f8"))
     offsets = np.concatenate([[0], np.cumsum([i.n_items for i in encoded.info])])[:-1]
-    fraction = selection.auto_fraction(auto, votes.n_votes)
+    fraction = selection.auto_fraction(auto, votes.n_votes, votes.n_annotators)
     samples = passes.map("sample", selection.sample_partition, range(7),
                          [int(o) for o in offsets], layout=encoded.layout, seed=auto.seed,
                          fraction=fraction)

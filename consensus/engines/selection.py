@@ -2,7 +2,7 @@
 
 :class:`consensus.models.selection.AutoAggregator` draws one uniform number per item
 (item codes in order of first appearance) and keeps the items below
-``max_selection_votes / n_votes``, then draws a fold per item. Each partition here draws
+its share of the votes (``subset_share``), then draws a fold per item. Each partition here draws
 its own stretch of that very stream (a PCG64 generator advanced to the partition's first
 item code), so the driver gathers exactly the items the in-memory engine would compare
 models on, with the same folds, and runs the same comparison on them. Item codes follow
@@ -85,8 +85,8 @@ def choose(samples: list[Sample], layout: Layout, n_items: int, n_votes: int,
     gold = None
     if samples and samples[0].gold is not None:
         gold = np.concatenate([s.gold for s in samples])[order]  # type: ignore[misc]
-    fold = draw_folds(auto.seed, n_items, n_votes > auto.max_selection_votes,
-                      auto.n_folds)[codes]
+    subsampled = auto.subset_share(n_votes, len(annotator_ids)) is not None
+    fold = draw_folds(auto.seed, n_items, subsampled, auto.n_folds)[codes]
     return select(auto, votes, gold, fold)
 
 
@@ -131,8 +131,6 @@ def make_auto(max_iter: int | None, tol: float | None, smoothing: float | None
     return model
 
 
-def auto_fraction(auto: AutoAggregator, n_votes: int) -> float | None:
+def auto_fraction(auto: AutoAggregator, n_votes: int, n_annotators: int) -> float | None:
     """The share of items the subsample keeps, or None when every item is compared."""
-    if n_votes <= auto.max_selection_votes:
-        return None
-    return auto.max_selection_votes / n_votes
+    return auto.subset_share(n_votes, n_annotators)
