@@ -30,7 +30,9 @@ def cli() -> None:
     """Turn annotators' votes into labels you can trust, and tell whom to trust.
 
     Votes are a table with one row per vote: item, annotator, label (or
-    crowd-kit's task, worker, label) as CSV, Parquet or JSON Lines.
+    crowd-kit's task, worker, label) as CSV, Parquet or JSON Lines, or a
+    partitioned Parquet dataset: a folder or glob of Parquet files (or an
+    fsspec URL such as s3://bucket/votes/), read as one table.
 
     Exit status: 0 done, 2 bad input (one line on stderr says what to change),
     4 out of memory; `consensus vet` also uses 1 and 3.

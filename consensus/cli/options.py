@@ -124,8 +124,9 @@ vote_options = stack(
                  show_default=True, help="Votes with an empty item, annotator or label."),
     click.option("--format", "source_format", type=click.Choice(list(SOURCE_FORMATS)),
                  default="auto", show_default=True,
-                 help="Shape of the votes: a table, or an annotation tool's export (auto: "
-                      "detected from the content; never guessed)."),
+                 help="Shape of the votes: a table (a file, or a folder or glob of Parquet "
+                      "files), or an annotation tool's export (auto: detected from the "
+                      "content; never guessed)."),
     click.option("--control", default=None, metavar="NAME",
                  help="Label Studio: the Choices control to read, when there are several."),
     click.option("--question", default=None, metavar="NAME",

@@ -1,7 +1,9 @@
 """Reading tables and votes: CSV, Parquet and JSON Lines, chosen by extension.
 
 Every cell is read as text (ids like ``007`` stay ``007``) and the usual
-spreadsheet markers as missing; errors name the file and line.
+spreadsheet markers as missing; errors name the file and line. Votes split over
+many Parquet files (a folder, a glob, a URL) are read by :mod:`.dataset` with the
+same column encoding.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .parse import DuplicatePolicy, MissingPolicy
 from .votes import VoteMatrix
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+           ".parq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 _NULL_SPELLINGS = sorted(
     {m for marker in MISSING_MARKERS for m in (marker, marker.upper(), marker.title())}
@@ -57,17 +59,23 @@ def read_table(path: str | os.PathLike[str], *, encode: bool = False) -> pd.Data
         if fmt in ("csv", "tsv"):
             frame = _read_delimited(path, "\t" if fmt == "tsv" else ",", encode)
         elif fmt == "parquet":
-            frame = _as_text(pd.read_parquet(path))
+            frame = as_text(pd.read_parquet(path))
         else:
-            frame = _as_text(pd.read_json(path, lines=True, dtype=False))
+            frame = as_text(pd.read_json(path, lines=True, dtype=False))
     except InputError:
         raise
     except Exception as exc:  # pyarrow's own errors are not ValueError subclasses
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: could not be read as {fmt.upper()} ({detail})") from None
+        raise InputError(f"{path}: could not be read as {fmt.upper()} ({error_detail(exc)})"
+                         ) from None
     if frame.shape[1] == 0:
         raise InputError(f"{path}: no columns found")
     return frame
+
+
+def error_detail(exc: BaseException) -> str:
+    """The first line of a reading library's error, for a message that names the file."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _check_file(path: Path) -> str:
@@ -82,7 +90,7 @@ def _check_file(path: Path) -> str:
     return fmt
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as text with NA kept, so ids and labels compare as the CSV path does."""
     out = {}
     for name in frame.columns:
@@ -169,11 +177,15 @@ def read_votes(
 
     Parameters
     ----------
-    path : path
-        A table (CSV, TSV, Parquet, JSON Lines) or an annotation tool's export:
-        Label Studio (JSON, JSON_MIN, CSV), Argilla (flat or nested records, or
-        a ``to_disk`` folder), Mechanical Turk batch results, SageMaker Ground
-        Truth's output folder.
+    path : path or str
+        A table (CSV, TSV, Parquet, JSON Lines); a partitioned Parquet dataset:
+        a folder of Parquet files (subfolders too; ``_SUCCESS``, ``_metadata``
+        and hidden files skipped), a glob such as ``'parts/*.parquet'`` or an
+        fsspec URL such as ``s3://bucket/votes/`` (needs fsspec), read in path
+        order as if the files were one table (see :mod:`consensus.data.dataset`);
+        or an annotation tool's export: Label Studio (JSON, JSON_MIN, CSV),
+        Argilla (flat or nested records, or a ``to_disk`` folder), Mechanical
+        Turk batch results, SageMaker Ground Truth's output folder.
     format : {"auto", "table", "label-studio", "argilla", "mturk", "sagemaker"}
         The shape; ``auto`` detects it from the content and refuses to guess.
     control, question
@@ -205,10 +217,17 @@ def read_votes(
                           stacklevel=2)
         return VoteMatrix.from_frame(source.frame, labels=labels, duplicates=duplicates,
                                      on_missing=on_missing, source=str(path), origin=origin)
-    frame = read_vote_columns(path, item=item, annotator=annotator, label=label)
-    if frame is None:
-        frame = read_table(path, encode=True)
-    first_line = first_data_line(table_format(path))
+    from .dataset import is_dataset, read_dataset
+
+    rows = None
+    if is_dataset(path):
+        frame, rows = read_dataset(path, (item, annotator, label))
+        first_line = None
+    else:
+        found = read_vote_columns(path, item=item, annotator=annotator, label=label)
+        frame = read_table(path, encode=True) if found is None else found
+        del found
+        first_line = first_data_line(table_format(path))
     try:
         return VoteMatrix.from_frame(
             frame,
@@ -221,9 +240,13 @@ def read_votes(
             source=str(path),
             first_line=first_line,
         )
+    except InputError as exc:
+        if rows is None:
+            raise
+        raise InputError(rows.locate(str(exc))) from None
     finally:
         del frame
-        _release_arrow_memory()
+        release_arrow_memory()
 
 
 def read_vote_columns(
@@ -263,16 +286,19 @@ def read_vote_columns(
     except Exception:  # any reading problem: read_table reads it again and names it
         return None
     finally:
-        _release_arrow_memory()
-    if columns is None:
-        return None
+        release_arrow_memory()
+    return None if columns is None else as_frame(columns)
+
+
+def as_frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """The frame of :func:`encode_batches`' columns, Arrow dictionaries kept as they are."""
     return pd.DataFrame({
         name: values if isinstance(values, pd.Series)
         else pd.Series(pd.arrays.ArrowExtensionArray(values), copy=False)
         for name, values in columns.items()})
 
 
-def _release_arrow_memory() -> None:
+def release_arrow_memory() -> None:
     """Give freed Arrow buffers back to the system (mimalloc keeps them otherwise)."""
     import pyarrow as pa
 
@@ -287,7 +313,7 @@ BLOCK_BYTES = 1 << 23
 BATCH_ROWS = 1 << 20
 
 
-def _kept_columns(names: Sequence[str], roles: Roles) -> dict[str, str] | None:
+def kept_columns(names: Sequence[str], roles: Roles) -> dict[str, str] | None:
     """The file's columns votes need, as {name in the file: stripped name}, in file order;
     None when the names do not settle it (read_table then reports it as usual)."""
     from .votes import VOTE_EXTRAS
@@ -304,7 +330,7 @@ def _kept_columns(names: Sequence[str], roles: Roles) -> dict[str, str] | None:
     return {raw: clean for raw, clean in zip(names, stripped, strict=True) if clean in keep}
 
 
-def _encode_batches(batches: Any, kept: dict[str, str],
+def encode_batches(batches: Any, kept: dict[str, str],
                     typed_extras: bool = False) -> dict[str, Any]:
     """Each kept column of a stream of record batches, as one Arrow dictionary array.
 
@@ -342,7 +368,7 @@ def _encode_batches(batches: Any, kept: dict[str, str],
     for raw, clean in kept.items():
         if raw in whole:
             frame = pd.DataFrame({clean: pa.chunked_array(whole.pop(raw)).to_pandas()})
-            columns[clean] = _as_text(frame)[clean]
+            columns[clean] = as_text(frame)[clean]
         else:
             columns[clean] = finished.pop(raw)
     return columns
@@ -359,7 +385,7 @@ def _delimited_columns(path: Path, delimiter: str,
         first = handle.readline(1 << 20)
     if b"\x00" in head:
         return None
-    kept = _kept_columns(_header(first, delimiter), roles)
+    kept = kept_columns(_header(first, delimiter), roles)
     if kept is None:
         return None
     reader = pacsv.open_csv(
@@ -374,22 +400,26 @@ def _delimited_columns(path: Path, delimiter: str,
             quoted_strings_can_be_null=True,
         ),
     )
-    return _encode_batches(reader, kept)
+    return encode_batches(reader, kept)
 
 
 def _parquet_columns(path: Path, roles: Roles) -> dict[str, Any] | None:
     import pyarrow.parquet as pq
 
     source = pq.ParquetFile(path)
-    schema = source.schema_arrow
-    # pandas makes the columns its metadata names as the index into the index, not columns.
-    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", [])
-             if isinstance(c, str)}
-    kept = _kept_columns([n for n in schema.names if n not in index], roles)
+    kept = kept_columns(parquet_column_names(source.schema_arrow), roles)
     if kept is None:
         return None
-    return _encode_batches(source.iter_batches(batch_size=BATCH_ROWS, columns=list(kept)), kept,
+    return encode_batches(source.iter_batches(batch_size=BATCH_ROWS, columns=list(kept)), kept,
                            typed_extras=True)
+
+
+def parquet_column_names(schema: Any) -> list[str]:
+    """A Parquet file's column names as pandas reads them: the columns its pandas
+    metadata names as the index become the index, not columns."""
+    index = {c for c in (schema.pandas_metadata or {}).get("index_columns", [])
+             if isinstance(c, str)}
+    return [n for n in schema.names if n not in index]
 
 
 def _json_columns(path: Path, roles: Roles) -> dict[str, Any] | None:
@@ -400,13 +430,13 @@ def _json_columns(path: Path, roles: Roles) -> dict[str, Any] | None:
             return None
     reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
     names = reader.schema.names
-    kept = _kept_columns(names, roles)
+    kept = kept_columns(names, roles)
     # pandas turns number-like column names into numbers and date-like columns into
     # dates; read_table keeps those exactly as pandas reads them.
     if kept is None or any(_number_like(n) for n in names) or any(
             _pandas_date_column(n) for n in kept.values()):
         return None
-    return _encode_batches(reader, kept)
+    return encode_batches(reader, kept)
 
 
 def _number_like(name: str) -> bool:

@@ -328,17 +328,11 @@ def final_pass(passes: Passes, votes: Encoded, fitted: Fitted, model: Any,
         fitted.held = now_held
 
 
-def vote_correlation(final: Sums, votes: Encoded) -> float | None:
+def vote_correlation(final: Sums, votes: Encoded) -> float:
     """rho of the correlated-votes discount, fitted on the gathered label-count patterns
     exactly as :func:`consensus.quality.overdispersion.fit_vote_correlation` fits it."""
-    from ..quality import overdispersion
+    from ..quality.overdispersion import fit_pattern_correlation
 
-    fit_patterns = getattr(overdispersion, "fit_pattern_correlation", None)
-    if fit_patterns is None:
-        warnings.warn("this consensus lacks quality.overdispersion.fit_pattern_correlation, so "
-                      "the Dask engine cannot discount confidence for correlated votes; labels "
-                      "are unaffected", UserWarning, stacklevel=4)
-        return None
     assert final.patterns is not None  # asked for with honest confidence
     keys = sorted(final.patterns)
     k = votes.layout.n_classes
@@ -351,14 +345,14 @@ def vote_correlation(final: Sums, votes: Encoded) -> float | None:
                           dtype=np.float64)
     weight = np.array([final.patterns[key][0] for key in keys])
     expected = np.array([final.patterns[key][1] for key in keys])
-    return float(fit_patterns(counts, weight, expected).rho)
+    return float(fit_pattern_correlation(counts, weight, expected).rho)
 
 
 def choose_method(passes: Passes, votes: Encoded, max_iter: int | None, tol: float | None,
                   smoothing: float | None) -> tuple[str, str]:
     """``auto``'s choice, on the subsample the in-memory engine would draw."""
     auto = selection.make_auto(max_iter, tol, smoothing)
-    fraction = selection.auto_fraction(auto, votes.n_votes)
+    fraction = selection.auto_fraction(auto, votes.n_votes, votes.layout.n_annotators)
     offsets = np.concatenate([[0], np.cumsum([i.n_items for i in votes.info])])[:-1]
     samples = passes.map("auto subsample", selection.sample_partition,
                          range(votes.n_partitions), [int(o) for o in offsets],

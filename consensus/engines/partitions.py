@@ -30,10 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.columns import MISSING_MARKERS, resolve_columns
+from ..data.dataset import find_parquet_files
 from ..exceptions import InputError
-
-#: File endings read as Parquet when a folder is given (a glob takes what it matches).
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 #: The roles of the three vote columns, in the order they are read.
 ROLES = ("item", "annotator", "label")
@@ -49,24 +47,12 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tu
 def list_vote_files(path: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
     """The Parquet files of a folder (recursively) or a glob, in path order, as full URLs.
 
-    Names starting with ``_`` or ``.`` (``_SUCCESS``, ``_metadata``, hidden files) are
+    Found as the in-memory engine finds them (:func:`consensus.data.dataset.find_parquet_files`):
+    names starting with ``_`` or ``.`` (``_SUCCESS``, ``_metadata``, hidden files) are
     skipped, as Parquet readers skip them.
     """
     fs, root = filesystem(str(path), storage_options)
-    if any(ch in root for ch in "*?["):
-        found = fs.glob(root)
-    elif fs.isdir(root):
-        found = [p for p in fs.find(root) if p.lower().endswith(PARQUET_SUFFIXES)]
-    elif fs.exists(root):
-        found = [root]
-    else:
-        raise InputError(f"{path}: no such file or folder")
-    files = sorted(p for p in found if not any(
-        part.startswith(("_", ".")) for part in p[len(root.split("*")[0]):].split("/") if part))
-    if not files:
-        raise InputError(f"{path}: no Parquet files found (looked for "
-                         f"{', '.join(PARQUET_SUFFIXES)})")
-    return [fs.unstrip_protocol(p) for p in files]
+    return [fs.unstrip_protocol(p) for p in find_parquet_files(fs, root, str(path))]
 
 
 def vote_columns(url: str, item: str | None, annotator: str | None, label: str | None,

@@ -3,7 +3,8 @@
 Detection reads only the start of a file (its header, or its first JSON record)
 and decides by fields each shape must have, never by a guess: when no shape
 matches, or two do, the message lists the shapes tried and what was found, and
-``--format`` settles it.
+``--format`` settles it. A folder is a tool's layout (SageMaker, Argilla) or
+else a partitioned Parquet dataset, a table; a glob or a URL is always a table.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def detect_format(path: str | os.PathLike[str], columns_named: bool = False) -> 
         Nothing or more than one shape matches; the message names the shapes
         tried and the first keys or columns found.
     """
+    from ..dataset import is_glob, is_url
+
+    if is_url(path) or is_glob(path):  # a partitioned Parquet dataset, listed when read
+        return "table"
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -74,16 +79,20 @@ def tool_of(path: str | os.PathLike[str]) -> str | None:
 
 
 def _detect_folder(path: Path) -> str:
+    from ..dataset import PARQUET_SUFFIXES, has_parquet_files
     from .sagemaker import looks_like_sagemaker
 
     if looks_like_sagemaker(path):
         return "sagemaker"
     if (path / "records.json").is_file():
         return "argilla"
+    if has_parquet_files(path):
+        return "table"
     entries = sorted(p.name for p in path.iterdir())[:8]
     raise InputError(
         f"{path}: a folder, but neither SageMaker Ground Truth output (annotations/"
-        f"worker-response/iteration-N/...) nor an Argilla to_disk folder (records.json); "
+        f"worker-response/iteration-N/...), an Argilla to_disk folder (records.json) nor "
+        f"Parquet files (names ending {', '.join(PARQUET_SUFFIXES)}, in subfolders too); "
         f"found {', '.join(entries) or 'nothing'}"
     )
 
@@ -133,7 +142,7 @@ def _first_record(path: Path) -> tuple[str, Any]:
 
     name = path.name.lower().removesuffix(".gz")
     suffix = Path(name).suffix
-    if suffix == ".parquet" or suffix == ".pq":
+    if TABLE_FORMATS.get(suffix) == "parquet":
         import pyarrow.parquet as pq
 
         try:
