@@ -46,7 +46,10 @@ for command in (aggregate, predict, score, vet, agreement, calibration, flag, co
 
 def main() -> None:
     """Console entry point: warnings as one line each, no tracebacks for bad input."""
+    from .memory import return_freed_memory
+
     warnings.showwarning = show_warning
+    return_freed_memory()
     cli(prog_name="consensus")
 
 
