@@ -184,3 +184,15 @@ def test_the_report_command_loads_nothing_heavy_until_it_runs():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == ""
+
+
+def test_an_interval_that_leaves_out_its_estimate_is_drawn():
+    """A bias-corrected interval (the mean pairwise kappa's) need not hold the
+    estimate; the forest plot draws it as it is instead of failing."""
+    pytest.importorskip("matplotlib")
+    from consensus.report.charts import interval_plot
+
+    chart = interval_plot("agreement", "Agreement", ["kappa", "alpha"],
+                          np.array([0.40, 0.50]), np.array([0.42, 0.45]),
+                          np.array([0.48, 0.55]), xlabel="estimate")
+    assert chart.key == "agreement"

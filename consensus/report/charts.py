@@ -155,11 +155,12 @@ def interval_plot(key: str, title: str, names: Sequence[str], estimate: np.ndarr
         mask = group == name
         if mask.any():
             colour, marker = GROUP_STYLE[name]
-            ax.errorbar(estimate[mask], rows[mask],
-                        xerr=[estimate[mask] - low[mask], high[mask] - estimate[mask]],
-                        fmt=marker, color=colour, ecolor=colour, elinewidth=1.2, capsize=2,
-                        markersize=4, label=f"{label} ({int(mask.sum())})" if len(groups) > 1
-                        else label)
+            # The interval drawn as a line of its own: a bias-corrected interval need
+            # not hold the estimate (errorbar's whiskers could not draw that).
+            ax.hlines(rows[mask], low[mask], high[mask], color=colour, linewidth=1.2)
+            ax.plot(estimate[mask], rows[mask], linestyle="none", marker=marker, color=colour,
+                    markersize=4, label=f"{label} ({int(mask.sum())})" if len(groups) > 1
+                    else label)
     for j, (label, value) in enumerate((references or {}).items()):
         ax.axvline(value, color=GREY, linestyle=("--", ":", "-.")[j % 3], linewidth=0.9,
                    label=label)
