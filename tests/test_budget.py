@@ -260,3 +260,21 @@ def test_budget_command_with_gold_marks_the_measured_rows():
     without = CliRunner().invoke(cli, ["budget", str(EXAMPLES / "sentiment_votes.csv"),
                                        "--max-annotators", "3"])
     assert "Give gold to measure them" in without.stdout
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_pool_expected_right_after_is_the_weighted_table(k):
+    """The pool's chance, by chunks or (two classes) by sorted breakpoints, equals the
+    full items x annotators table weighted by share, edge cases included."""
+    from consensus.budget.next_pass import expected_right_after, pool_expected_right_after
+
+    rng = np.random.default_rng(k)
+    posteriors = rng.dirichlet(np.ones(k), 3000)
+    posteriors[:k] = np.eye(k)  # certain items sit on the breakpoints' ends
+    confusion = rng.dirichlet(np.ones(k), (30, k))
+    confusion[3] = 0.0  # an annotator with no confusion mass adds nothing
+    weight = rng.random(30)
+    weight /= weight.sum()
+    full = expected_right_after(posteriors, confusion) @ weight
+    np.testing.assert_allclose(pool_expected_right_after(posteriors, confusion, weight), full,
+                               rtol=0, atol=1e-12)

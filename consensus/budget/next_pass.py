@@ -46,6 +46,40 @@ def expected_right_after(posteriors: np.ndarray, confusion: np.ndarray) -> np.nd
     return out
 
 
+def pool_expected_right_after(posteriors: np.ndarray, confusion: np.ndarray,
+                              weight: np.ndarray) -> np.ndarray:
+    """(n,): ``expected_right_after(posteriors, confusion) @ weight``, never holding the
+    (n, A) table: by chunks of items, or at once for two classes (below)."""
+    n, k = posteriors.shape
+    if k == 2:
+        return _two_class_pool(posteriors[:, 1], confusion, weight)
+    out = np.empty(n)
+    a, _, l_ = confusion.shape
+    step = max(1, CHUNK_CELLS // max(a * k * l_, 1))
+    for start in range(0, n, step):
+        out[start:start + step] = expected_right_after(posteriors[start:start + step],
+                                                       confusion) @ weight
+    return out
+
+
+def _two_class_pool(p: np.ndarray, confusion: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """With two classes each (annotator, answer) term ``w max((1 - p) c0, p c1)`` is
+    ``w (1 - p) c0`` below ``t = c0 / (c0 + c1)`` and ``w p c1`` from it on: the sum
+    over terms is two prefix sums over the terms sorted by ``t``, found per item by
+    binary search: O((n + A L) log(A L)) instead of n A L."""
+    c0 = (confusion[:, 0, :] * weight[:, None]).ravel()
+    c1 = (confusion[:, 1, :] * weight[:, None]).ravel()
+    used = (c0 + c1) > 0
+    c0, c1 = c0[used], c1[used]
+    t = c0 / (c0 + c1)
+    order = np.argsort(t, kind="stable")
+    t, c0, c1 = t[order], c0[order], c1[order]
+    below0 = np.concatenate([[0.0], np.cumsum(c0)])  # sums over the terms with t <= p
+    below1 = np.concatenate([[0.0], np.cumsum(c1)])
+    j = np.searchsorted(t, p, side="right")
+    return (1.0 - p) * (below0[-1] - below0[j]) + p * below1[j]
+
+
 def right_after_pairs(posteriors: np.ndarray, confusion: np.ndarray, items: np.ndarray,
                       annotators: np.ndarray) -> np.ndarray:
     """P(consensus right after one more vote) for each (item, annotator) pair."""
@@ -86,7 +120,7 @@ def pool_right_after(posteriors: np.ndarray, crowd: Crowd,
     order = order[crowd.share[order] > 0]
     weight = np.zeros(crowd.n_annotators)
     weight[order] = crowd.share[order] / crowd.share[order].sum()
-    after = expected_right_after(posteriors, crowd.confusion[order]) @ weight[order]
+    after = pool_expected_right_after(posteriors, crowd.confusion[order], weight[order])
     if voted is None:
         return after
     items, annotators = (np.asarray(codes, dtype=np.int64) for codes in voted)
