@@ -155,6 +155,7 @@ def machine() -> str:
     """One line naming the machine and the library versions the numbers came from."""
     import numpy
     import pandas
+    import pyarrow
     import scipy
 
     cpu = platform.processor() or platform.machine()
@@ -169,7 +170,11 @@ def machine() -> str:
 
         ram = f"{psutil.virtual_memory().total / 1024**3:.0f} GB RAM"
     except ImportError:
-        ram = "RAM unknown"
+        try:
+            with open("/proc/meminfo") as info:
+                ram = f"{int(info.readline().split()[1]) / 1024**2:.0f} GB RAM"
+        except (OSError, ValueError, IndexError):
+            ram = "RAM unknown"
     try:
         from importlib.metadata import version
 
@@ -186,8 +191,8 @@ def machine() -> str:
         f"consensus {commit}; {cpu}, {os.cpu_count()} cores, {ram}, load average {load} "
         f"at the end; "
         f"Python {platform.python_version()}, "
-        f"numpy {numpy.__version__}, scipy {scipy.__version__}, pandas {pandas.__version__}"
-        f"{crowdkit}"
+        f"numpy {numpy.__version__}, scipy {scipy.__version__}, pandas {pandas.__version__}, "
+        f"pyarrow {pyarrow.__version__}{crowdkit}"
     )
 
 

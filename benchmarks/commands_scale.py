@@ -53,8 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import DATA, MIB, RESULTS, ROOT, markdown_table, save_json
-from end_to_end import integer_item_ids, machine, stem_of, write_votes
+from _common import DATA, MIB, RESULTS, ROOT, machine, markdown_table, save_json
+from end_to_end import add_votes_arguments, integer_item_ids, stem_of, write_votes
 
 N_GOLD = 2000
 NEXT_PASS_BUDGET = 1000
@@ -233,13 +233,7 @@ def table(records: list[dict[str, Any]], n_votes: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=1_000_000)
-    parser.add_argument("--votes-per-item", type=int, default=3)
-    parser.add_argument("--annotators", type=int, default=500)
-    parser.add_argument("--classes", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--format", choices=["csv", "parquet"], default="csv",
-                        help="votes file: CSV with text ids, or Parquet with integer columns")
+    add_votes_arguments(parser)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds before a command is killed and recorded as timed out")

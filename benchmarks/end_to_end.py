@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import BENCH, DATA, MIB, RESULTS, markdown_table, save_json
+from _common import BENCH, DATA, MIB, RESULTS, machine, markdown_table, save_json
 
 LABEL_WORDS = ["no", "yes", "maybe", "unsure", "spam", "other", "broken", "skip"]
 BASE36 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -266,33 +266,6 @@ def run_phases(votes: Path, out: Path) -> list[dict[str, Any]]:
     return list(json.loads(result["stdout"].strip().splitlines()[-1]))
 
 
-def machine() -> str:
-    """The machine and library versions (as ``_common.machine``, without asking git)."""
-    import os
-    import platform
-
-    import pandas
-    import pyarrow
-    import scipy
-
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        with open("/proc/meminfo") as info:
-            ram = f"{int(info.readline().split()[1]) / 1024**2:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        ram = "RAM unknown"
-    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} cores, {ram}, load average {load} at the end; Python "
-            f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-            f"pandas {pandas.__version__}, pyarrow {pyarrow.__version__}")
-
-
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median wall time, with every run's time and peak beside it."""
     ordered = sorted(runs, key=lambda r: r["wall_s"])
@@ -306,8 +279,8 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+def add_votes_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that shape the simulated votes file (read by :func:`write_votes`)."""
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--votes-per-item", type=int, default=3)
     parser.add_argument("--annotators", type=int, default=500)
@@ -315,6 +288,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv",
                         help="votes file: CSV with text ids, or Parquet with integer columns")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    add_votes_arguments(parser)
     parser.add_argument("--output-format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--methods", default="auto",
                         help="comma-separated --method values for our runs (default: auto)")

@@ -87,7 +87,8 @@ def choose(samples: list[Sample], layout: Layout, n_items: int, n_votes: int,
         gold = np.concatenate([s.gold for s in samples])[order]  # type: ignore[misc]
     subsampled = auto.subset_share(n_votes, len(annotator_ids)) is not None
     fold = draw_folds(auto.seed, n_items, subsampled, auto.n_folds)[codes]
-    return select(auto, votes, gold, fold)
+    chosen, reason, _ = auto.select(votes, fold, gold)
+    return chosen, reason
 
 
 def draw_folds(seed: int, n_items: int, after_uniforms: bool, n_folds: int) -> np.ndarray:
@@ -101,14 +102,6 @@ def draw_folds(seed: int, n_items: int, after_uniforms: bool, n_folds: int) -> n
         return rng.integers(0, n_folds, n_items)
     return np.concatenate([rng.integers(0, n_folds, min(MAX_FOLD_DRAW, n_items - start))
                            for start in range(0, n_items, MAX_FOLD_DRAW)])
-
-
-def select(auto: AutoAggregator, votes: VoteMatrix, gold: np.ndarray | None,
-           fold: np.ndarray) -> tuple[str, str]:
-    """AutoAggregator's comparison on a subsample already drawn (every item of ``votes``
-    in it), with the given folds."""
-    chosen, reason, _ = auto.select(votes, fold, gold)
-    return chosen, reason
 
 
 def distributed_method(chosen: str, reason: str | None) -> tuple[str, str | None]:
